@@ -1,0 +1,169 @@
+/**
+ * Which tokenizer library the gateway uses, on evidence: the napi binding of HF's Rust tokenizers
+ * (`tokenizers`) against the pure-JS port (`@huggingface/tokenizers`), both behind the gateway's own
+ * PairEncoder (same pair assembly), on 100-pair requests of msmarco-5k passages.
+ *
+ *   npm run build && node dist/bench/tokenizers.js [rounds]
+ *
+ * Reports per library: mismatches against Python `tokenizers` (RERANK_PYTHON), and for sequential
+ * requests in the calling thread: p50/p99 latency per request, pairs/s, tokens/s, CPU ms per request
+ * (all threads: napi parallelizes inside a request) and event-loop busy ms per request. Then the
+ * production TokenizerPool (napi in worker threads) under concurrent requests. Results also go to
+ * bench/results/tokenizers-<date>.json.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { Tokenizer as PureJsTokenizer } from "@huggingface/tokenizers";
+import { packageRoot } from "../src/config/paths.js";
+import type { EncodedBatch } from "../src/models/tokenization/encoded-batch.js";
+import { PairEncoder, type PieceTokenizer, type TokenizationSpec } from "../src/models/tokenization/encoder.js";
+import { loadNativeTokenizer } from "../src/models/tokenization/native-tokenizer.js";
+import { TokenizerPool } from "../src/models/tokenization/pool.js";
+import { truncationStrategies } from "../src/models/tokenization/truncation.js";
+import * as parity from "../test/parity/parity-fixtures.js";
+
+const pairsPerRequest = 100;
+const concurrency = 4;
+const rounds = Number(process.argv[2] ?? 3);
+const benchSpec: TokenizationSpec = {
+  tokenizerFile: parity.bertTokenizerFile,
+  template: "bert",
+  maxLength: 512,
+  truncation: "longest_first",
+};
+
+function loadPureJsTokenizer(tokenizerFile: string): PieceTokenizer {
+  const tokenizer = new PureJsTokenizer(JSON.parse(readFileSync(tokenizerFile, "utf8")), {});
+  return {
+    encodeWithoutSpecialTokens: async (texts) => texts.map((text) => tokenizer.encode(text, { add_special_tokens: false }).ids),
+    tokenToId: (token) => tokenizer.token_to_id(token),
+  };
+}
+
+const libraries = {
+  "tokenizers (napi, Rust)": loadNativeTokenizer,
+  "@huggingface/tokenizers (pure JS)": loadPureJsTokenizer,
+};
+
+type Encode = (request: parity.PairRequest) => Promise<EncodedBatch>;
+
+/** Pairs whose ids, type ids or truncated flag differ from Python tokenizers, over both strategies. */
+async function countMismatches(encoder: PairEncoder, requests: readonly parity.PairRequest[]): Promise<Record<string, number>> {
+  const mismatches: Record<string, number> = {};
+  for (const truncation of truncationStrategies) {
+    for (const maxLength of [128, 512]) {
+      const spec = { ...benchSpec, truncation, maxLength };
+      const reference = parity.hfReference(spec, requests);
+      let count = 0;
+      for (const [index, request] of requests.entries()) {
+        const expected = reference.requests[index] ?? [];
+        const actual = await encoder.encodePairs(spec, request.query, request.documents).then(parity.unpackPairs, () => null);
+        count += expected.filter((pair, position) =>
+          "error" in pair ? actual !== null : JSON.stringify(actual?.[position]) !== JSON.stringify(pair),
+        ).length;
+      }
+      mismatches[`${truncation}@${maxLength}`] = count;
+    }
+  }
+  return mismatches;
+}
+
+/** Runs every request `rounds` times with `inFlight` requests at once; latencies are per request. */
+async function measure(encode: Encode, requests: readonly parity.PairRequest[], inFlight: number) {
+  for (const request of requests.slice(0, 5)) {
+    await encode(request); // warm-up: tokenizer load, JIT
+  }
+  const work = Array.from({ length: rounds }, () => requests).flat();
+  const latencies: number[] = [];
+  let tokens = 0;
+  let next = 0;
+  const eventLoopBefore = performance.eventLoopUtilization();
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      for (let request = work[next++]; request; request = work[next++]) {
+        const requestStarted = performance.now();
+        const batch = await encode(request);
+        tokens += batch.tokenCount;
+        latencies.push(performance.now() - requestStarted);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const eventLoop = performance.eventLoopUtilization(eventLoopBefore);
+  latencies.sort((a, b) => a - b);
+  const percentile = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
+  const pairs = work.length * pairsPerRequest;
+  return {
+    requests: work.length,
+    inFlight,
+    p50Ms: percentile(0.5),
+    p99Ms: percentile(0.99),
+    pairsPerSecond: Math.round(pairs / seconds),
+    tokensPerSecond: Math.round(tokens / seconds),
+    cpuMsPerRequest: round((cpu.user + cpu.system) / 1000 / work.length),
+    eventLoopBusyMsPerRequest: round(eventLoop.active / work.length),
+  };
+}
+
+const round = (value: number) => Math.round(value * 100) / 100;
+
+async function main(): Promise<void> {
+  const { passages, queries } = parity.readMsmarco();
+  const requests: parity.PairRequest[] = queries.map((query, index) => ({
+    query,
+    documents: passages.slice(index * pairsPerRequest, (index + 1) * pairsPerRequest),
+  }));
+  const nonAsciiRequests = parity.nonAsciiSamples.map((query) => ({ query, documents: parity.nonAsciiSamples }));
+
+  const results: Record<string, unknown> = {};
+  for (const [library, load] of Object.entries(libraries)) {
+    const encoder = new PairEncoder(load);
+    const encode: Encode = (request) => encoder.encodePairs(benchSpec, request.query, request.documents);
+    results[library] = {
+      mismatchedPairs: {
+        msmarco: await countMismatches(encoder, requests),
+        nonAscii: await countMismatches(encoder, nonAsciiRequests),
+      },
+      inThreadSequential: await measure(encode, requests, 1),
+    };
+    console.log(library, JSON.stringify(results[library], null, 2));
+  }
+
+  const nativeEncoder = new PairEncoder();
+  results["tokenizers (napi) in-thread, concurrent"] = await measure(
+    (request) => nativeEncoder.encodePairs(benchSpec, request.query, request.documents),
+    requests,
+    concurrency,
+  );
+  const threads = Math.max(1, availableParallelism() - 1);
+  const pool = new TokenizerPool(threads);
+  results[`TokenizerPool (napi, ${threads} worker threads), concurrent`] = await measure(
+    (request) => pool.encodePairs(benchSpec, request.query, request.documents),
+    requests,
+    concurrency,
+  );
+  await pool.close();
+  for (const name of Object.keys(results).slice(2)) {
+    console.log(name, JSON.stringify(results[name], null, 2));
+  }
+
+  const report = {
+    date: new Date().toISOString(),
+    cpus: availableParallelism(),
+    cpu: cpus()[0]?.model,
+    pairsPerRequest,
+    results,
+  };
+  const folder = join(packageRoot(), "bench", "results");
+  mkdirSync(folder, { recursive: true });
+  const file = join(folder, `tokenizers-${report.date.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`written to ${file}`);
+}
+
+await main();

@@ -1,0 +1,53 @@
+import { join } from "node:path";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
+import { packageRoot } from "../config/paths.js";
+import { RerankServiceService } from "../gen/rerank/v1/rerank.js";
+import { rerankService, type RerankServiceDeps } from "./rerank-service.js";
+
+export interface ApiServerOptions {
+  listenAddress: string;
+  maxMessageBytes: number;
+}
+
+/**
+ * Server reflection needs the descriptors of every service we expose; ts-proto's generated code carries
+ * serializers only, so reflection reads the same .proto files through proto-loader.
+ */
+function reflectionService(): ReflectionService {
+  const definition = loadSync([join(packageRoot(), "proto/rerank/v1/rerank.proto"), healthProtoPath], {
+    includeDirs: [join(packageRoot(), "proto")],
+    // Reflection must serve the .proto field names (top_n), not proto-loader's camelCase default.
+    keepCase: true,
+  });
+  return new ReflectionService(definition);
+}
+
+export interface ApiServer {
+  server: Server;
+  port: number;
+}
+
+/** Builds the gRPC server: RerankService, grpc.health.v1.Health and server reflection. */
+export async function startApiServer(
+  options: ApiServerOptions,
+  health: HealthImplementation,
+  deps: RerankServiceDeps,
+): Promise<ApiServer> {
+  const server = new Server({
+    // Larger messages get RESOURCE_EXHAUSTED from grpc-js before any of our code runs.
+    "grpc.max_receive_message_length": options.maxMessageBytes,
+    "grpc.max_send_message_length": -1,
+  });
+  server.addService(RerankServiceService, rerankService(deps));
+  health.addToServer(server);
+  reflectionService().addToServer(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(options.listenAddress, ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return { server, port };
+}

@@ -1,0 +1,67 @@
+import type { EncodedBatch } from "../models/tokenization/encoded-batch.js";
+import type { InputTensor } from "../triton/client.js";
+
+export interface BatchLayout {
+  maxBatchSize: number;
+  paddingSide: "left" | "right";
+  padTokenId: number;
+  names: { inputIds: string; attentionMask: string; tokenTypeIds?: string };
+}
+
+export interface PlannedBatch {
+  /** Pair indices, in the order of the batch's rows. */
+  pairs: number[];
+  tensors: InputTensor[];
+}
+
+const lengthOf = (encoded: EncodedBatch, pair: number) => encoded.offsets[pair + 1]! - encoded.offsets[pair]!;
+
+/**
+ * Splits pairs into batches of at most maxBatchSize rows and pads each batch to its own longest pair.
+ * Pairs are grouped by length first so that short pairs do not pay for a long neighbour's padding.
+ */
+export function planBatches(encoded: EncodedBatch, layout: BatchLayout): PlannedBatch[] {
+  const count = encoded.offsets.length - 1;
+  const order = Array.from({ length: count }, (_, pair) => pair).sort(
+    (a, b) => lengthOf(encoded, a) - lengthOf(encoded, b) || a - b,
+  );
+  const batches: PlannedBatch[] = [];
+  for (let start = 0; start < count; start += layout.maxBatchSize) {
+    const pairs = order.slice(start, start + layout.maxBatchSize);
+    batches.push({ pairs, tensors: buildTensors(encoded, pairs, layout) });
+  }
+  return batches;
+}
+
+/** Writes a non-negative id as little-endian INT64: low word = value, high word = 0 (ids < 2^31). */
+function int64Buffer(words: Int32Array): Buffer {
+  return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+}
+
+function buildTensors(encoded: EncodedBatch, pairs: number[], layout: BatchLayout): InputTensor[] {
+  const seqLen = Math.max(...pairs.map((pair) => lengthOf(encoded, pair)));
+  const cells = pairs.length * seqLen;
+  // Two 32-bit words per INT64 element; zero-filled, so padding masks and segment ids need no writes.
+  const ids = new Int32Array(cells * 2);
+  const mask = new Int32Array(cells * 2);
+  const types = layout.names.tokenTypeIds && encoded.typeIds ? new Int32Array(cells * 2) : undefined;
+  if (layout.padTokenId !== 0) for (let cell = 0; cell < cells; cell++) ids[cell * 2] = layout.padTokenId;
+  pairs.forEach((pair, row) => {
+    const begin = encoded.offsets[pair]!;
+    const length = lengthOf(encoded, pair);
+    const firstCell = row * seqLen + (layout.paddingSide === "left" ? seqLen - length : 0);
+    for (let token = 0; token < length; token++) {
+      const word = (firstCell + token) * 2;
+      ids[word] = encoded.ids[begin + token]!;
+      mask[word] = 1;
+      if (types) types[word] = encoded.typeIds![begin + token]!;
+    }
+  });
+  const shape = [pairs.length, seqLen];
+  const tensors: InputTensor[] = [
+    { name: layout.names.inputIds, datatype: "INT64", shape, data: int64Buffer(ids) },
+    { name: layout.names.attentionMask, datatype: "INT64", shape, data: int64Buffer(mask) },
+  ];
+  if (types) tensors.push({ name: layout.names.tokenTypeIds!, datatype: "INT64", shape, data: int64Buffer(types) });
+  return tensors;
+}

@@ -1,0 +1,55 @@
+import { availableParallelism } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { packageRoot } from "./paths.js";
+
+/** Everything an operator can set, read once at start-up from the environment (12-factor, Kubernetes-friendly). */
+export interface GatewayConfig {
+  /** host:port the gRPC API listens on. */
+  listenAddress: string;
+  /** Triton's gRPC endpoint (host:port). */
+  tritonUrl: string;
+  /** The model registry file: the single source of truth for every model served. */
+  registryFile: string;
+  /** Folder the registry's tokenizer paths are relative to. */
+  tokenizerDir: string;
+  /** Most documents one Rerank request may carry. */
+  maxDocuments: number;
+  /** Largest request message accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself. */
+  maxMessageBytes: number;
+  /** Tokenizer worker threads. */
+  tokenizerThreads: number;
+  /** Time budget for one Triton call when the client sets no deadline. */
+  defaultTimeoutMs: number;
+  /** How often model readiness is polled from Triton (drives health and ListModels). */
+  readinessPollMs: number;
+}
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function pathFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  const raw = env[name];
+  if (!raw) return join(packageRoot(), fallback);
+  return isAbsolute(raw) ? raw : join(process.cwd(), raw);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  return {
+    listenAddress: env.RERANK_LISTEN ?? "0.0.0.0:50051",
+    tritonUrl: env.TRITON_GRPC_URL ?? "127.0.0.1:8001",
+    registryFile: pathFrom(env, "RERANK_REGISTRY", "src/models/registry.json"),
+    tokenizerDir: pathFrom(env, "RERANK_TOKENIZER_DIR", "tokenizers"),
+    maxDocuments: intFrom(env, "RERANK_MAX_DOCUMENTS", 1000, 1),
+    maxMessageBytes: intFrom(env, "RERANK_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024),
+    tokenizerThreads: intFrom(env, "RERANK_TOKENIZER_THREADS", Math.max(1, availableParallelism() - 1), 1),
+    defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 30_000, 1),
+    readinessPollMs: intFrom(env, "RERANK_READINESS_POLL_MS", 2_000, 100),
+  };
+}

@@ -1,0 +1,92 @@
+import { familyOf, type ModelSpec } from "../models/registry.js";
+import { expectedTensors } from "./model-check.js";
+
+/** The two model repositories generated from the registry. */
+export type RepositoryTarget = "cpu" | "gpu";
+
+const TRITON_DTYPE = { INT64: "TYPE_INT64", FP32: "TYPE_FP32" } as const;
+
+function tensorBlock(kind: "input" | "output", tensors: ReturnType<typeof expectedTensors>["inputs"], ragged = false): string {
+  const entries = tensors.map(
+    (tensor) =>
+      `  {\n    name: "${tensor.name}"\n    data_type: ${TRITON_DTYPE[tensor.datatype as keyof typeof TRITON_DTYPE]}\n` +
+      // ModelMetadata reports the batch dimension; config dims leave it out.
+      `    dims: [ ${tensor.shape.slice(1).join(", ")} ]\n` +
+      (ragged ? "    allow_ragged_batch: true\n" : "") +
+      "  }",
+  );
+  return `${kind} [\n${entries.join(",\n")}\n]`;
+}
+
+function dynamicBatching(spec: ModelSpec): string {
+  return [
+    "dynamic_batching {",
+    `  max_queue_delay_microseconds: ${spec.triton.maxQueueDelayMicroseconds}`,
+    // Requests whose client deadline passed while queued are rejected instead of run for nobody; the gateway
+    // sends each request's remaining time as its `timeout` parameter.
+    "  default_queue_policy {",
+    "    timeout_action: REJECT",
+    "    allow_timeout_override: true",
+    "  }",
+    "}",
+  ].join("\n");
+}
+
+function parameters(values: Record<string, string>): string {
+  const entries = Object.entries(values).map(
+    ([key, value]) => `  {\n    key: "${key}"\n    value: { string_value: "${value}" }\n  }`,
+  );
+  return `parameters [\n${entries.join(",\n")}\n]`;
+}
+
+/** GPU production: Triton's onnxruntime backend with the TensorRT execution accelerator (FP16, engine cache). */
+function gpuSections(): string[] {
+  return [
+    'backend: "onnxruntime"',
+    "instance_group [\n  {\n    kind: KIND_GPU\n    count: 1\n  }\n]",
+    [
+      "optimization {",
+      "  execution_accelerators {",
+      "    gpu_execution_accelerator: [",
+      "      {",
+      '        name: "tensorrt"',
+      '        parameters { key: "precision_mode" value: "FP16" }',
+      '        parameters { key: "max_workspace_size_bytes" value: "4294967296" }',
+      '        parameters { key: "trt_engine_cache_enable" value: "1" }',
+      '        parameters { key: "trt_engine_cache_path" value: "/tmp/triton-trt-cache" }',
+      "      }",
+      "    ]",
+      "  }",
+      "}",
+    ].join("\n"),
+  ];
+}
+
+/** CPU (tests, laptops): the same ONNX file run by onnxruntime inside the project's Python-backend model. */
+function cpuSections(spec: ModelSpec): string[] {
+  return [
+    'backend: "python"',
+    "instance_group [\n  {\n    kind: KIND_CPU\n    count: 1\n  }\n]",
+    parameters({ padding_side: familyOf(spec).paddingSide, pad_token_id: String(spec.padTokenId) }),
+  ];
+}
+
+/** Renders a model's config.pbtxt for one target; the committed files under triton-models/ are this output. */
+export function renderModelConfig(spec: ModelSpec, target: RepositoryTarget): string {
+  const tensors = expectedTensors(spec);
+  const [backend, ...rest] = target === "gpu" ? gpuSections() : cpuSections(spec);
+  return (
+    [
+      `# Generated from src/models/registry.json (model "${spec.name}") by \`npm run triton:configs\`; do not edit.`,
+      `name: "${spec.triton.model}"`,
+      backend,
+      `max_batch_size: ${spec.triton.maxBatchSize}`,
+      // Without ragged batching Triton merges only requests of equal sequence length; the Python model pads
+      // the requests it is handed to one length itself. The onnxruntime backend cannot take ragged inputs.
+      tensorBlock("input", tensors.inputs, target === "cpu"),
+      tensorBlock("output", tensors.outputs),
+      dynamicBatching(spec),
+      ...rest,
+    ].join("\n") + "\n"
+  );
+}

@@ -1,0 +1,121 @@
+/** Start-up checks and infrastructure failures, each against a real Triton (or a port where none listens). */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { credentials, loadPackageDefinition, status, type Client } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { protoPath as healthProtoPath } from "grpc-health-check";
+import { describe, expect, inject, it } from "vitest";
+import { grpcError, startGateway } from "../support/gateway.js";
+import { freePort } from "../support/ports.js";
+
+const root = join(import.meta.dirname, "..", "..");
+const registry = JSON.parse(readFileSync(join(root, "src/models/registry.json"), "utf8"));
+
+/** A registry file like the shipped one, with the first model's Triton binding changed. */
+function registryWith(triton: Record<string, unknown>): string {
+  const changed = structuredClone(registry);
+  changed.models[0].triton = { ...changed.models[0].triton, ...triton };
+  const file = join(mkdtempSync(join(tmpdir(), "rerank-registry-")), "registry.json");
+  writeFileSync(file, JSON.stringify(changed));
+  return file;
+}
+
+describe("when Triton cannot serve", () => {
+  it("Triton unreachable: UNAVAILABLE naming the endpoint", async () => {
+    const endpoint = `127.0.0.1:${await freePort()}`;
+    const gateway = await startGateway({ TRITON_GRPC_URL: endpoint });
+    try {
+      const error = await grpcError(gateway.rerank({ query: "q", documents: ["d"] }));
+      expect(error.code).toBe(status.UNAVAILABLE);
+      expect(error.details).toContain(`Triton at ${endpoint}`);
+      expect((await gateway.listModels()).models[0]?.ready).toBe(false);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it("model not loaded in Triton: UNAVAILABLE naming the endpoint and the model", async () => {
+    const gateway = await startGateway({
+      TRITON_GRPC_URL: inject("tritonGrpcUrl"),
+      RERANK_REGISTRY: registryWith({ model: "not-loaded" }),
+    });
+    try {
+      const error = await grpcError(gateway.rerank({ query: "q", documents: ["d"] }));
+      expect(error.code).toBe(status.UNAVAILABLE);
+      expect(error.details).toMatch(new RegExp(`Triton at ${inject("tritonGrpcUrl")}: ModelInfer\\(not-loaded\\)`));
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it("a registry that disagrees with Triton's model metadata stops start-up, naming both sides", async () => {
+    const failure = startGateway({
+      TRITON_GRPC_URL: inject("tritonGrpcUrl"),
+      RERANK_REGISTRY: registryWith({ output: "scores" }),
+    });
+    await expect(failure).rejects.toThrow(/output scores: registry declares scores FP32 \[-1, 1\], Triton serves logits/);
+  });
+});
+
+describe("limits", () => {
+  it("a message over the size limit is RESOURCE_EXHAUSTED", async () => {
+    const gateway = await startGateway({ TRITON_GRPC_URL: inject("tritonGrpcUrl"), RERANK_MAX_MESSAGE_BYTES: String(64 * 1024) });
+    try {
+      const error = await grpcError(gateway.rerank({ query: "q", documents: ["x".repeat(100 * 1024)] }));
+      expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+    } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+describe("health and reflection", () => {
+  it("reports SERVING overall and per model through grpc.health.v1", async () => {
+    const gateway = await startGateway({ TRITON_GRPC_URL: inject("tritonGrpcUrl") });
+    type HealthClient = Client & {
+      check(request: { service: string }, callback: (error: Error | null, response: { status: string }) => void): void;
+    };
+    const { grpc } = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
+    const health: HealthClient = new grpc.health.v1.Health(gateway.address, credentials.createInsecure());
+    const check = (service: string) =>
+      new Promise<string>((resolve, reject) =>
+        health.check({ service }, (error, response) => (error ? reject(error) : resolve(response.status))),
+      );
+    try {
+      expect(await check("")).toBe("SERVING");
+      expect(await check("rerank.v1.RerankService")).toBe("SERVING");
+      expect(await check("tiny-bert-reranker")).toBe("SERVING");
+    } finally {
+      health.close();
+      await gateway.stop();
+    }
+  });
+
+  it("buf curl reranks the sample through server reflection, without the proto file", async () => {
+    const gateway = await startGateway({ TRITON_GRPC_URL: inject("tritonGrpcUrl") });
+    try {
+      const { stdout } = await promisify(execFile)(
+        join(root, "node_modules/.bin/buf"),
+        [
+          "curl",
+          "--protocol",
+          "grpc",
+          "--http2-prior-knowledge",
+          "-d",
+          `@${join(root, "examples/sample-request.json")}`,
+          `http://${gateway.address}/rerank.v1.RerankService/Rerank`,
+        ],
+        { cwd: tmpdir() },
+      );
+      const response = JSON.parse(stdout);
+      expect(response.model).toBe("tiny-bert-reranker");
+      expect(response.results).toHaveLength(6);
+      expect(response.results[0].document).toBeTypeOf("string");
+    } finally {
+      await gateway.stop();
+    }
+  });
+});

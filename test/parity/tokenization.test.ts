@@ -1,0 +1,130 @@
+/**
+ * The gateway's pair encodings against Hugging Face's Python `tokenizers` (run live by hf_reference.py):
+ * ids, token type ids and the truncated flag, for both truncation strategies and for maximum lengths
+ * small enough that msmarco passages, long queries and long documents all get cut.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packageRoot } from "../../src/config/paths.js";
+import { PairEncoder, type TokenizationSpec } from "../../src/models/tokenization/encoder.js";
+import type { TokenizerPool } from "../../src/models/tokenization/pool.js";
+import { truncationStrategies } from "../../src/models/tokenization/truncation.js";
+import {
+  bertTokenizerFile,
+  hfReference,
+  miniLmTokenizerFile,
+  nonAsciiSamples,
+  readMsmarco,
+  unpackPairs,
+  type PairRequest,
+} from "./parity-fixtures.js";
+
+const maxLengths = [32, 128, 512];
+const passagesPerQuery = 20;
+
+let requests: PairRequest[];
+
+beforeAll(() => {
+  const { passages, queries } = readMsmarco();
+  const byLength = [...passages].sort((a, b) => b.length - a.length);
+  const longQuery = byLength.slice(0, 3).join(" ");
+  const longDocument = byLength.slice(3, 8).join(" ");
+  requests = [
+    // 50 queries x 20 passages: the first 1000 passages of the corpus.
+    ...queries.map((query, index) => ({
+      query,
+      documents: passages.slice(index * passagesPerQuery, (index + 1) * passagesPerQuery),
+    })),
+    { query: queries[0] ?? "", documents: [longDocument, ...passages.slice(0, 3)] },
+    { query: longQuery, documents: [passages[0] ?? "", longDocument, ""] },
+    ...nonAsciiSamples.map((query) => ({ query, documents: nonAsciiSamples })),
+  ];
+});
+
+const specFor = (maxLength: number, truncation: TokenizationSpec["truncation"]): TokenizationSpec => ({
+  tokenizerFile: bertTokenizerFile,
+  template: "bert",
+  maxLength,
+  truncation,
+});
+
+describe.each(truncationStrategies)("bert pairs, truncation %s", (truncation) => {
+  const encoder = new PairEncoder();
+
+  it.each(maxLengths)("maxLength %i: same ids, type ids and truncated flags as Python tokenizers", async (maxLength) => {
+    const spec = specFor(maxLength, truncation);
+    const reference = hfReference(spec, requests);
+    let truncatedPairs = 0;
+    let rejectedRequests = 0;
+    for (const [index, request] of requests.entries()) {
+      const expected = reference.requests[index] ?? [];
+      const encoding = encoder.encodePairs(spec, request.query, request.documents);
+      // HF raises for an only_second pair whose query leaves no room; the gateway rejects that request.
+      if (expected.some((pair) => "error" in pair)) {
+        await expect(encoding, `request ${index}`).rejects.toMatchObject({ code: "QUERY_TOO_LONG" });
+        rejectedRequests += 1;
+        continue;
+      }
+      const pairs = unpackPairs(await encoding);
+      expect(pairs, `request ${index} (query ${JSON.stringify(request.query.slice(0, 60))})`).toEqual(expected);
+      truncatedPairs += pairs.filter((pair) => pair.truncated).length;
+    }
+    // Guard against a vacuous pass: the inputs must reach the truncation paths under test.
+    expect(truncatedPairs).toBeGreaterThan(0);
+    expect(rejectedRequests > 0).toBe(truncation === "only_second");
+  });
+});
+
+it("ignores the truncation and padding a tokenizer.json sets (all-minilm-l6-v2: 256, padded)", async () => {
+  const spec = { ...specFor(512, "longest_first"), tokenizerFile: miniLmTokenizerFile };
+  const longRequests = requests.filter((request) => request.documents.some((document) => document.length > 2000));
+  const reference = hfReference(spec, longRequests);
+  const encoder = new PairEncoder();
+  for (const [index, request] of longRequests.entries()) {
+    const batch = await encoder.encodePairs(spec, request.query, request.documents);
+    expect(unpackPairs(batch)).toEqual(reference.requests[index]);
+    expect(Math.max(...unpackPairs(batch).map((pair) => pair.ids.length))).toBe(512);
+  }
+});
+
+describe("TokenizerPool (built worker threads)", () => {
+  const spec = specFor(128, "only_second");
+  let pool: TokenizerPool | undefined;
+
+  beforeAll(async () => {
+    const built = join(packageRoot(), "dist", "src", "models", "tokenization", "pool.js");
+    if (!existsSync(built)) {
+      throw new Error(`missing ${built}: the pool's worker runs from the build, run \`npm run build\` first`);
+    }
+    const { TokenizerPool } = (await import(pathToFileURL(built).href)) as typeof import("../../src/models/tokenization/pool.js");
+    pool = new TokenizerPool(2);
+    await pool.preload([spec]);
+  });
+  afterAll(() => pool?.close());
+
+  it("returns the in-process encoder’s batches, for concurrent requests", async () => {
+    const sample = requests.slice(0, 10);
+    const fromPool = await Promise.all(sample.map((request) => pool!.encodePairs(spec, request.query, request.documents)));
+    const encoder = new PairEncoder();
+    for (const [index, request] of sample.entries()) {
+      const inProcess = await encoder.encodePairs(spec, request.query, request.documents);
+      expect(fromPool[index]).toEqual(inProcess);
+    }
+  });
+
+  it("rejects a query that leaves no room for documents with INVALID_ARGUMENT", async () => {
+    const longQuery = requests.find((request) => request.documents.includes(""))!.query;
+    await expect(pool!.encodePairs(spec, longQuery, ["a document"])).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      message: expect.stringContaining("only_second"),
+    });
+  });
+
+  it("fails preload on a tokenizer file that does not exist, naming it", async () => {
+    const missing = { ...spec, tokenizerFile: join(packageRoot(), "no-such-tokenizer.json") };
+    await expect(pool!.preload([missing])).rejects.toThrow("no-such-tokenizer.json");
+  });
+});

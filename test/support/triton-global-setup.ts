@@ -1,0 +1,34 @@
+/**
+ * Starts one real Triton Inference Server (the PyPI wheel's tritonserver, CPU) for the integration tests,
+ * on free ports and its own run folder, and always stops it afterwards.
+ */
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import type { TestProject } from "vitest/node";
+import { freePort } from "./ports.js";
+
+const root = join(import.meta.dirname, "..", "..");
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    tritonGrpcUrl: string;
+    tritonEnv: Record<string, string>;
+  }
+}
+
+function triton(command: "start" | "stop", env: Record<string, string>): void {
+  execFileSync("bash", [join(root, "scripts", "triton.sh"), command], { env: { ...process.env, ...env }, stdio: "inherit" });
+}
+
+export default async function setup(project: TestProject): Promise<() => void> {
+  const env = {
+    TRITON_RUN_DIR: join(root, ".run", "test-triton"),
+    TRITON_GRPC_PORT: String(await freePort()),
+    TRITON_HTTP_PORT: String(await freePort()),
+    TRITON_METRICS_PORT: String(await freePort()),
+  };
+  triton("start", env);
+  project.provide("tritonGrpcUrl", `127.0.0.1:${env.TRITON_GRPC_PORT}`);
+  project.provide("tritonEnv", env);
+  return () => triton("stop", env);
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { planBatches } from "../../src/batching/plan.js";
+import type { EncodedBatch } from "../../src/models/tokenization/encoded-batch.js";
+
+/** Pairs of the given token lengths; token values encode (pair, position) so rows can be traced. */
+function encoded(lengths: number[], withTypes = true): EncodedBatch {
+  const offsets = new Int32Array(lengths.length + 1);
+  lengths.forEach((length, pair) => (offsets[pair + 1] = offsets[pair]! + length));
+  const tokenCount = offsets[lengths.length]!;
+  const ids = new Int32Array(tokenCount);
+  const typeIds = withTypes ? new Int32Array(tokenCount) : null;
+  lengths.forEach((length, pair) => {
+    for (let position = 0; position < length; position++) {
+      ids[offsets[pair]! + position] = 1000 * (pair + 1) + position;
+      if (typeIds) typeIds[offsets[pair]! + position] = position >= length / 2 ? 1 : 0;
+    }
+  });
+  return { ids, typeIds, offsets, truncated: new Uint8Array(lengths.length), tokenCount };
+}
+
+/** Reads an INT64 little-endian tensor back as rows of numbers. */
+function rows(data: Buffer, shape: number[]): number[][] {
+  const [batch, seq] = shape as [number, number];
+  return Array.from({ length: batch }, (_, row) =>
+    Array.from({ length: seq }, (_, column) => Number(data.readBigInt64LE((row * seq + column) * 8))),
+  );
+}
+
+const names = { inputIds: "input_ids", attentionMask: "attention_mask", tokenTypeIds: "token_type_ids" };
+
+describe("planBatches", () => {
+  it("splits at maxBatchSize, covers every pair once, and pads each batch to its own longest pair", () => {
+    const lengths = [5, 2, 9, 3, 7];
+    const batches = planBatches(encoded(lengths), { maxBatchSize: 2, paddingSide: "right", padTokenId: 0, names });
+    expect(batches.map((batch) => batch.pairs)).toEqual([[1, 3], [0, 4], [2]]);
+    expect(batches.map((batch) => batch.tensors[0]!.shape)).toEqual([
+      [2, 3],
+      [2, 7],
+      [1, 9],
+    ]);
+  });
+
+  it("right padding: ids, mask and segment ids line up, pad cells are pad id / 0", () => {
+    const [batch] = planBatches(encoded([3, 1]), { maxBatchSize: 8, paddingSide: "right", padTokenId: 7, names });
+    const [ids, mask, types] = batch!.tensors.map((tensor) => rows(tensor.data, tensor.shape));
+    expect(batch!.pairs).toEqual([1, 0]);
+    expect(ids).toEqual([
+      [2000, 7, 7],
+      [1000, 1001, 1002],
+    ]);
+    expect(mask).toEqual([
+      [1, 0, 0],
+      [1, 1, 1],
+    ]);
+    expect(types).toEqual([
+      [0, 0, 0],
+      [0, 0, 1],
+    ]);
+    expect(batch!.tensors.map((tensor) => tensor.name)).toEqual(["input_ids", "attention_mask", "token_type_ids"]);
+  });
+
+  it("left padding puts every pair's last token in the last column (decoders score that position)", () => {
+    const [batch] = planBatches(encoded([3, 1], false), {
+      maxBatchSize: 8,
+      paddingSide: "left",
+      padTokenId: 5,
+      names: { inputIds: "input_ids", attentionMask: "attention_mask" },
+    });
+    const [ids, mask] = batch!.tensors.map((tensor) => rows(tensor.data, tensor.shape));
+    expect(ids).toEqual([
+      [5, 5, 2000],
+      [1000, 1001, 1002],
+    ]);
+    expect(mask).toEqual([
+      [0, 0, 1],
+      [1, 1, 1],
+    ]);
+    expect(batch!.tensors).toHaveLength(2);
+  });
+});

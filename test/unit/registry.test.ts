@@ -1,0 +1,85 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadRegistry } from "../../src/models/registry.js";
+import { renderModelConfig } from "../../src/triton/model-config.js";
+import { findMismatches } from "../../src/triton/model-check.js";
+
+const root = join(import.meta.dirname, "../..");
+const registryFile = join(root, "src/models/registry.json");
+const shipped = JSON.parse(readFileSync(registryFile, "utf8"));
+
+function loadChanged(change: (registry: typeof shipped) => void): () => unknown {
+  const registry = structuredClone(shipped);
+  change(registry);
+  const file = join(mkdtempSync(join(tmpdir(), "registry-")), "registry.json");
+  writeFileSync(file, JSON.stringify(registry));
+  return () => loadRegistry(file);
+}
+
+describe("model registry", () => {
+  it("loads the shipped registry", () => {
+    const registry = loadRegistry(registryFile);
+    expect(registry.models.get(registry.defaultModel)?.family).toBe("bert");
+  });
+
+  it.each([
+    ["an unknown family", (r: typeof shipped) => (r.models[0].family = "rnn"), /unknown family "rnn"/],
+    ["a missing default", (r: typeof shipped) => (r.defaultModel = "x"), /defaultModel "x" is not in the registry/],
+    ["a dangling fallback", (r: typeof shipped) => (r.models[0].fallback = "gone"), /fallback "gone" is not in the registry/],
+    ["a fallback loop", (r: typeof shipped) => (r.models[0].fallback = r.models[0].name), /fallback chain loops/],
+    ["a duplicate name", (r: typeof shipped) => r.models.push(r.models[0]), /declared twice/],
+    [
+      "segment ids a BERT needs",
+      (r: typeof shipped) => delete r.models[0].triton.inputs.tokenTypeIds,
+      /needs triton.inputs.tokenTypeIds/,
+    ],
+  ])("rejects %s", (_name, change, message) => {
+    expect(loadChanged(change)).toThrow(message);
+  });
+
+  it("committed Triton configs are exactly what the registry generates", () => {
+    for (const spec of loadRegistry(registryFile).models.values()) {
+      for (const target of ["cpu", "gpu"] as const) {
+        const committed = readFileSync(join(root, "triton-models", target, spec.triton.model, "config.pbtxt"), "utf8");
+        expect(committed, `${target}/${spec.triton.model}: run npm run triton:configs`).toBe(renderModelConfig(spec, target));
+      }
+    }
+  });
+});
+
+describe("findMismatches", () => {
+  const spec = loadRegistry(registryFile).models.get("tiny-bert-reranker")!;
+  const tensor = (name: string, datatype: string, shape: number[]) => ({ name, datatype, shape });
+  const metadata = {
+    name: "tiny-bert-reranker",
+    versions: ["1"],
+    platform: "python",
+    inputs: [
+      tensor("input_ids", "INT64", [-1, -1]),
+      tensor("attention_mask", "INT64", [-1, -1]),
+      tensor("token_type_ids", "INT64", [-1, -1]),
+    ],
+    outputs: [tensor("logits", "FP32", [-1, 1])],
+  };
+  const config = { maxBatchSize: 32 } as Parameters<typeof findMismatches>[2];
+
+  it("accepts what the registry declares", () => {
+    expect(findMismatches(spec, metadata, config)).toEqual([]);
+  });
+
+  it("names both sides of each mismatch", () => {
+    const served = {
+      ...metadata,
+      inputs: metadata.inputs.slice(0, 2).concat(tensor("position_ids", "INT64", [-1, -1])),
+      outputs: [tensor("logits", "FP16", [-1, 1])],
+    };
+    expect(findMismatches(spec, served, { ...config, maxBatchSize: 8 })).toEqual([
+      "model tiny-bert-reranker (Triton model tiny-bert-reranker): input token_type_ids: registry declares token_type_ids INT64 [-1, -1], Triton serves input_ids, attention_mask, position_ids",
+      "model tiny-bert-reranker (Triton model tiny-bert-reranker): input position_ids: Triton requires it, the registry does not declare it",
+      "model tiny-bert-reranker (Triton model tiny-bert-reranker): output logits: registry declares logits FP32 [-1, 1], Triton serves logits FP16 [-1, 1]",
+      "model tiny-bert-reranker (Triton model tiny-bert-reranker): max_batch_size: registry declares 32, Triton serves 8",
+    ]);
+  });
+});
