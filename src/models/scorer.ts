@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
 import { join } from "node:path";
 import { invalidArgument } from "../api/errors.js";
@@ -83,6 +84,8 @@ export class ModelScorer {
     // One failed batch fails the request: cancel its siblings instead of letting them run for nothing.
     const siblings = new AbortController();
     const signal = AbortSignal.any([request.signal, siblings.signal]);
+    // Each concurrent batch listens for cancellation; a 1000-document request has dozens.
+    setMaxListeners(batches.length + 1, signal);
     const logits = new Float32Array(encoded.offsets.length - 1);
     try {
       await Promise.all(

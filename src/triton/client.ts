@@ -49,6 +49,9 @@ export class TritonClient {
       // Reconnect quickly after Triton restarts instead of waiting for grpc-js's long default backoff.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 2_000,
+      // With a headless Kubernetes Service (dns:///triton-headless:8001) calls spread over every Triton replica
+      // instead of sticking to the one HTTP/2 connection a plain ClusterIP would give.
+      "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
     });
   }
 
