@@ -7,6 +7,21 @@ export interface BeirDataset {
   queries: { id: string; text: string }[];
 }
 
+/** qrels/test.tsv: query id, document id, grade; with or without a header row. */
+export function loadQrels(dir: string): Map<string, Map<string, number>> {
+  const file = join(dir, "qrels", "test.tsv");
+  if (!existsSync(file)) throw new Error(`BEIR dataset incomplete: ${file} is missing`);
+  const qrels = new Map<string, Map<string, number>>();
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const [queryId, documentId, grade] = line.trim().split("\t");
+    if (!queryId || !documentId || grade === undefined || !/^-?\d+$/.test(grade)) continue; // header or blank
+    let judged = qrels.get(queryId);
+    if (!judged) qrels.set(queryId, (judged = new Map()));
+    judged.set(documentId, Number(grade));
+  }
+  return qrels;
+}
+
 function readJsonLines<T>(file: string): T[] {
   // BEIR corpora can contain U+2028 inside passages: split on "\n" only.
   return readFileSync(file, "utf8")
