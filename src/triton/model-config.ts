@@ -19,17 +19,9 @@ function tensorBlock(kind: "input" | "output", tensors: ReturnType<typeof expect
 }
 
 function dynamicBatching(spec: ModelSpec): string {
-  return [
-    "dynamic_batching {",
-    `  max_queue_delay_microseconds: ${spec.triton.maxQueueDelayMicroseconds}`,
-    // Requests whose client deadline passed while queued are rejected instead of run for nobody; the gateway
-    // sends each request's remaining time as its `timeout` parameter.
-    "  default_queue_policy {",
-    "    timeout_action: REJECT",
-    "    allow_timeout_override: true",
-    "  }",
-    "}",
-  ].join("\n");
+  // No default_queue_policy: with one, Triton 2.51's dynamic batcher held queued requests for 0.5-1 s while
+  // the model sat idle (measured: 4 concurrent requests, p50 27 ms without a policy, 520 ms with one).
+  return ["dynamic_batching {", `  max_queue_delay_microseconds: ${spec.triton.maxQueueDelayMicroseconds}`, "}"].join("\n");
 }
 
 function parameters(values: Record<string, string>): string {
