@@ -6,12 +6,14 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { packageRoot } from "../../src/config/paths.js";
 import type { EncodedBatch } from "../../src/models/tokenization/encoded-batch.js";
 import type { TokenizationSpec } from "../../src/models/tokenization/encoder.js";
+import type { TokenizerPool } from "../../src/models/tokenization/pool.js";
 
 const root = packageRoot();
-const sharedData = join(root, "..", "shared", "data");
+export const sharedData = join(root, "..", "shared", "data");
 
 export const bertTokenizerFile = join(sharedData, "tokenizers", "bert-base-uncased", "tokenizer.json");
 /** The same vocabulary, but its tokenizer.json enables truncation at 256 and padding of its own. */
@@ -35,7 +37,7 @@ export const nonAsciiSamples: readonly string[] = [
   "",
 ];
 
-function requireFile(path: string, what: string): string {
+export function requireFile(path: string, what: string): string {
   if (!existsSync(path)) {
     throw new Error(`missing ${what}: ${path} (tokenization parity needs ../shared/data next to the repository)`);
   }
@@ -71,26 +73,35 @@ export interface ReferenceEncodings {
   readonly requests: ReferencePair[][];
 }
 
-/** The python that runs hf_reference.py: RERANK_PYTHON, or the project venv's. */
-function referencePython(): string {
-  const python = process.env.RERANK_PYTHON ?? ".venv/bin/python";
-  return isAbsolute(python) || !python.includes("/") ? python : join(root, python);
-}
-
-export function hfReference(spec: Omit<TokenizationSpec, "template">, requests: readonly PairRequest[]): ReferenceEncodings {
-  const python = referencePython();
-  const script = join(root, "test", "parity", "hf_reference.py");
-  const run = spawnSync(python, [script], {
-    input: JSON.stringify({ ...spec, requests }),
-    maxBuffer: 1 << 30,
-    encoding: "utf8",
-  });
+/**
+ * Runs a python script of the repository with RERANK_PYTHON, or the project venv's python (which has
+ * `tokenizers`), and returns its stdout; a failure names the script, the python and why.
+ */
+export function runPython(script: string, args: readonly string[] = [], input?: string): string {
+  const configured = process.env.RERANK_PYTHON ?? ".venv/bin/python";
+  const python = isAbsolute(configured) || !configured.includes("/") ? configured : join(root, configured);
+  const run = spawnSync(python, [join(root, script), ...args], { input, maxBuffer: 1 << 30, encoding: "utf8" });
   if (run.error || run.status !== 0) {
     // A python without `tokenizers` exits before reading stdin: its stderr says more than the EPIPE.
     const why = run.stderr?.trim() || run.error?.message || `exit code ${run.status}`;
     throw new Error(`${script} failed under ${python} (RERANK_PYTHON, a python with \`tokenizers\`): ${why}`);
   }
-  return JSON.parse(run.stdout) as ReferenceEncodings;
+  return run.stdout;
+}
+
+export function hfReference(spec: Omit<TokenizationSpec, "template">, requests: readonly PairRequest[]): ReferenceEncodings {
+  const output = runPython(join("test", "parity", "hf_reference.py"), [], JSON.stringify({ ...spec, requests }));
+  return JSON.parse(output) as ReferenceEncodings;
+}
+
+/** TokenizerPool from dist/: its worker threads run the compiled worker.js. */
+export async function importBuiltPool(): Promise<typeof TokenizerPool> {
+  const built = join(root, "dist", "src", "models", "tokenization", "pool.js");
+  if (!existsSync(built)) {
+    throw new Error(`missing ${built}: the pool's worker runs from the build, run \`npm run build\` first`);
+  }
+  const module = (await import(pathToFileURL(built).href)) as typeof import("../../src/models/tokenization/pool.js");
+  return module.TokenizerPool;
 }
 
 /** A batch's pairs as plain arrays, the shape the reference has. */

@@ -3,9 +3,7 @@
  * ids, token type ids and the truncated flag, for both truncation strategies and for maximum lengths
  * small enough that msmarco passages, long queries and long documents all get cut.
  */
-import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/config/paths.js";
@@ -15,6 +13,7 @@ import { truncationStrategies } from "../../src/models/tokenization/truncation.j
 import {
   bertTokenizerFile,
   hfReference,
+  importBuiltPool,
   miniLmTokenizerFile,
   nonAsciiSamples,
   readMsmarco,
@@ -95,11 +94,7 @@ describe("TokenizerPool (built worker threads)", () => {
   let pool: TokenizerPool | undefined;
 
   beforeAll(async () => {
-    const built = join(packageRoot(), "dist", "src", "models", "tokenization", "pool.js");
-    if (!existsSync(built)) {
-      throw new Error(`missing ${built}: the pool's worker runs from the build, run \`npm run build\` first`);
-    }
-    const { TokenizerPool } = (await import(pathToFileURL(built).href)) as typeof import("../../src/models/tokenization/pool.js");
+    const TokenizerPool = await importBuiltPool();
     pool = new TokenizerPool(2);
     await pool.preload([spec]);
   });

@@ -3,7 +3,7 @@ import { assemblePairs, transferables } from "../../src/models/tokenization/enco
 import { PairEncoder, type PieceTokenizer, type TokenizationSpec } from "../../src/models/tokenization/encoder.js";
 import { TokenizerPool } from "../../src/models/tokenization/pool.js";
 import { resolveTemplate, type ResolvedTemplate } from "../../src/models/tokenization/templates.js";
-import { TokenizationError, truncatePairLengths } from "../../src/models/tokenization/truncation.js";
+import { TokenizationError, truncatePairLengths, type PartIds } from "../../src/models/tokenization/truncation.js";
 
 const CLS = 101;
 const SEP = 102;
@@ -11,8 +11,14 @@ const bertVocabulary = new Map([
   ["[CLS]", CLS],
   ["[SEP]", SEP],
 ]);
-const bert = resolveTemplate("bert", (token) => bertVocabulary.get(token));
+const bertSpecialTokens = {
+  encodeWithoutSpecialTokens: async (texts: readonly string[]) => texts.map(() => []),
+  tokenToId: (token: string) => bertVocabulary.get(token),
+};
+const bert = await resolveTemplate("bert", bertSpecialTokens);
 const range = (from: number, count: number) => Array.from({ length: count }, (_, index) => from + index);
+/** Ids that no cap has cut. */
+const part = (ids: number[]): PartIds => ({ ids, cut: false });
 
 describe("truncatePairLengths", () => {
   // The table of tokenizers/src/utils/truncation.rs `truncate_encodings_longest_first` (max_length 7):
@@ -78,52 +84,65 @@ describe("truncatePairLengths", () => {
 });
 
 describe("resolveTemplate", () => {
-  it("counts the special tokens the bert template adds", () => {
-    expect(bert.specialTokenCount).toBe(3);
+  it("counts the special tokens the bert template adds, all inside truncation", () => {
+    expect(bert.fixedTokenCount).toBe(3);
+    expect(bert.budgetOverhead).toBe(3);
     expect(bert.usesTypeIds).toBe(true);
   });
 
-  it("names a special token the tokenizer lacks", () => {
-    expect(() => resolveTemplate("bert", () => undefined)).toThrow("[CLS]");
+  it("names a special token the tokenizer lacks", async () => {
+    await expect(resolveTemplate("bert", { ...bertSpecialTokens, tokenToId: () => undefined })).rejects.toThrow("[CLS]");
   });
 });
 
 describe("assemblePairs", () => {
   it("lays out [CLS] query [SEP] document [SEP] with type ids 0 then 1", () => {
-    const batch = assemblePairs(bert, [1, 2], [[10, 11, 12], []], 512, "longest_first");
+    const batch = assemblePairs(bert, part([1, 2]), [part([10, 11, 12]), part([])], 512, "longest_first");
     expect(Array.from(batch.ids)).toEqual([CLS, 1, 2, SEP, 10, 11, 12, SEP, CLS, 1, 2, SEP, SEP]);
     expect(Array.from(batch.typeIds!)).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1]);
     expect(Array.from(batch.offsets)).toEqual([0, 8, 13]);
     expect(Array.from(batch.truncated)).toEqual([0, 0]);
     expect(batch.tokenCount).toBe(13);
+    expect(batch.queryTruncated).toBe(false);
   });
 
   it("truncates each pair to maxLength, special tokens included, and flags it", () => {
-    const batch = assemblePairs(bert, range(1, 4), [range(10, 20), range(40, 2)], 10, "longest_first");
+    const batch = assemblePairs(bert, part(range(1, 4)), [part(range(10, 20)), part(range(40, 2))], 10, "longest_first");
     expect(Array.from(batch.ids.subarray(0, 10))).toEqual([CLS, 1, 2, 3, SEP, 10, 11, 12, 13, SEP]);
     expect(Array.from(batch.ids.subarray(10))).toEqual([CLS, 1, 2, 3, 4, SEP, 40, 41, SEP]);
     expect(Array.from(batch.truncated)).toEqual([1, 0]);
+    // longest_first cut the query in the first pair.
+    expect(batch.queryTruncated).toBe(true);
+  });
+
+  it("flags a row and the query that a family cap already cut", () => {
+    const batch = assemblePairs(bert, { ids: [1], cut: true }, [part([2]), { ids: [3], cut: true }], 8, "only_second");
+    expect(Array.from(batch.truncated)).toEqual([1, 1]);
+    expect(batch.queryTruncated).toBe(true);
+    const documentCut = assemblePairs(bert, part([1]), [part([2]), { ids: [3], cut: true }], 8, "only_second");
+    expect(Array.from(documentCut.truncated)).toEqual([0, 1]);
+    expect(documentCut.queryTruncated).toBe(false);
   });
 
   it("leaves typeIds null for a template without them", () => {
     const withoutTypeIds: ResolvedTemplate = { ...bert, usesTypeIds: false };
-    const batch = assemblePairs(withoutTypeIds, [1], [[2]], 8, "only_second");
+    const batch = assemblePairs(withoutTypeIds, part([1]), [part([2])], 8, "only_second");
     expect(batch.typeIds).toBeNull();
     expect(Array.from(batch.ids)).toEqual([CLS, 1, SEP, 2, SEP]);
   });
 
   it("handles a request without documents", () => {
-    const batch = assemblePairs(bert, [1], [], 8, "longest_first");
+    const batch = assemblePairs(bert, part([1]), [], 8, "longest_first");
     expect(Array.from(batch.offsets)).toEqual([0]);
     expect(batch.tokenCount).toBe(0);
   });
 
   it("rejects a maxLength the special tokens alone fill", () => {
-    expect(() => assemblePairs(bert, [1], [[2]], 3, "longest_first")).toThrow("adds 3 special tokens");
+    expect(() => assemblePairs(bert, part([1]), [part([2])], 3, "longest_first")).toThrow("counts 3 fixed tokens");
   });
 
   it("lists every buffer for transfer", () => {
-    const batch = assemblePairs(bert, [1], [[2]], 8, "longest_first");
+    const batch = assemblePairs(bert, part([1]), [part([2])], 8, "longest_first");
     expect(transferables(batch)).toEqual([batch.ids.buffer, batch.typeIds!.buffer, batch.offsets.buffer, batch.truncated.buffer]);
   });
 });
@@ -166,11 +185,14 @@ describe("PairEncoder", () => {
     await expect(encoder.encodePairs(spec, "q", ["d"])).rejects.toThrow("cannot load tokenizer bert.json: No such file");
   });
 
-  it("prepare checks the template and maxLength without encoding", () => {
-    const encoder = new PairEncoder(fakeTokenizer);
-    expect(() => encoder.prepare(spec)).not.toThrow();
-    expect(() => encoder.prepare({ ...spec, maxLength: 3 })).toThrow(RangeError);
-    expect(() => encoder.prepare({ ...spec, template: "gpt" as "bert" })).toThrow("unknown pair template 'gpt'");
+  it("prepare checks the template and maxLength without encoding", async () => {
+    const tokenizer = fakeTokenizer();
+    const encoder = new PairEncoder(() => tokenizer);
+    await expect(encoder.prepare(spec)).resolves.toBeUndefined();
+    await expect(encoder.prepare({ ...spec, maxLength: 3 })).rejects.toThrow(RangeError);
+    await expect(encoder.prepare({ ...spec, template: "gpt" as "bert" })).rejects.toThrow("unknown pair template 'gpt'");
+    // bert has no fixed text to tokenize, and prepare encodes no pair.
+    expect(tokenizer.calls).toEqual([]);
   });
 });
 

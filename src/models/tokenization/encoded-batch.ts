@@ -1,21 +1,23 @@
 import type { ResolvedTemplate } from "./templates.js";
-import { truncatePairLengths, type TruncationStrategy } from "./truncation.js";
+import { truncatePairLengths, type PartIds, type TruncationStrategy } from "./truncation.js";
 
 /**
- * The tokenized (query, document) pairs of one request, in flat typed arrays: a worker transfers them
- * without copying and the batcher copies rows straight into Triton's INT64 tensors.
- * Pair i occupies [offsets[i], offsets[i + 1]) of `ids` and `typeIds`; its attention mask is all ones
- * over that range (padding is the batcher's job).
+ * The tokenized rows of one request, in flat typed arrays: a worker transfers them without copying and the
+ * batcher copies rows straight into Triton's INT64 tensors. A row is a (query, document) pair, or for
+ * bi-encoders one text: row 0 the query, then the documents. Row i occupies [offsets[i], offsets[i + 1]) of
+ * `ids` and `typeIds`; its attention mask is all ones over that range (padding is the batcher's job).
  */
 export interface EncodedBatch {
   readonly ids: Int32Array;
   /** Null for families whose model takes no token_type_ids. */
   readonly typeIds: Int32Array | null;
-  /** pairCount + 1 entries, starting at 0. */
+  /** rowCount + 1 entries, starting at 0. */
   readonly offsets: Int32Array;
-  /** 1 where the pair was over maxLength and got truncated. */
+  /** 1 where the row lost query or document tokens: to the family's caps or to truncation. */
   readonly truncated: Uint8Array;
-  /** Tokens of all pairs after truncation (= ids.length). */
+  /** Whether the query lost tokens, in any row. */
+  readonly queryTruncated: boolean;
+  /** Tokens of all rows after truncation (= ids.length). */
   readonly tokenCount: number;
 }
 
@@ -25,73 +27,81 @@ export function transferables(batch: EncodedBatch): ArrayBuffer[] {
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
 
-/** Tokens left for query + document once the template's special tokens are in. */
+/** Tokens left for query + document (or a bi-encoder's text) once the template's fixed pieces are counted. */
 export function contentBudget(template: ResolvedTemplate, maxLength: number): number {
-  const budget = maxLength - template.specialTokenCount;
+  const budget = maxLength - template.budgetOverhead;
   if (!Number.isInteger(maxLength) || budget < 1) {
     throw new RangeError(
-      `maxLength ${maxLength} leaves no room for content: template '${template.name}' adds ` +
-        `${template.specialTokenCount} special tokens`,
+      `maxLength ${maxLength} leaves no room for content: template '${template.name}' counts ` +
+        `${template.budgetOverhead} fixed tokens against it`,
     );
   }
   return budget;
 }
 
 /**
- * Lays out each (query, document) pair with the family template and truncates it to `maxLength` tokens,
- * giving the ids HF `tokenizer.encode(query, document)` gives with truncation enabled. Inputs are ids
- * produced without special tokens; the query's are shared by every pair of the request.
+ * Lays out each (query, document) pair with the family template and truncates it to the content budget,
+ * giving the ids the family's reference feeds its model. Parts are ids without special tokens, already
+ * capped where the family caps them; the query's are shared by every pair of the request.
  */
 export function assemblePairs(
   template: ResolvedTemplate,
-  queryIds: ArrayLike<number>,
-  documentIds: readonly ArrayLike<number>[],
+  query: PartIds,
+  documents: readonly PartIds[],
   maxLength: number,
   truncation: TruncationStrategy,
 ): EncodedBatch {
   const budget = contentBudget(template, maxLength);
-  const pairCount = documentIds.length;
-  const kept = documentIds.map((document) =>
-    truncatePairLengths({ query: queryIds.length, document: document.length }, budget, truncation),
-  );
-  const offsets = new Int32Array(pairCount + 1);
-  const truncated = new Uint8Array(pairCount);
-  kept.forEach((lengths, pair) => {
-    offsets[pair + 1] = at(offsets, pair) + lengths.query + lengths.document + template.specialTokenCount;
-    truncated[pair] = lengths.truncated ? 1 : 0;
+  const rows = documents.map((document): RowLayout => {
+    const kept = truncatePairLengths({ query: query.ids.length, document: document.ids.length }, budget, truncation);
+    return {
+      first: query.ids.slice(0, kept.query),
+      second: document.ids.slice(0, kept.document),
+      truncated: query.cut || document.cut || kept.truncated,
+    };
   });
+  const queryTruncated = query.cut || rows.some((row) => row.first.length < query.ids.length);
+  return { ...packRows(template, rows), queryTruncated };
+}
 
-  const tokenCount = at(offsets, pairCount);
+/**
+ * Lays out each text alone (bi-encoders): row 0 is the query, rows 1.. the documents, each cut to the
+ * content budget.
+ */
+export function assembleTexts(
+  template: ResolvedTemplate,
+  texts: readonly (readonly number[])[],
+  maxLength: number,
+): EncodedBatch {
+  const budget = contentBudget(template, maxLength);
+  const rows = texts.map((ids): RowLayout => ({ first: ids.slice(0, budget), second: [], truncated: ids.length > budget }));
+  return { ...packRows(template, rows), queryTruncated: rows[0]?.truncated ?? false };
+}
+
+/** One row's kept ids per slot of the template. */
+interface RowLayout {
+  readonly first: readonly number[];
+  readonly second: readonly number[];
+  readonly truncated: boolean;
+}
+
+function packRows(template: ResolvedTemplate, rows: readonly RowLayout[]): Omit<EncodedBatch, "queryTruncated"> {
+  const offsets = new Int32Array(rows.length + 1);
+  rows.forEach((row, index) => {
+    offsets[index + 1] = (offsets[index] ?? 0) + row.first.length + row.second.length + template.fixedTokenCount;
+  });
+  const tokenCount = offsets[rows.length] ?? 0;
   const ids = new Int32Array(tokenCount);
   const typeIds = template.usesTypeIds ? new Int32Array(tokenCount) : null;
   let position = 0;
-  const write = (id: number, typeId: number): void => {
-    ids[position] = id;
-    if (typeIds) {
-      typeIds[position] = typeId;
-    }
-    position += 1;
-  };
-  const writeSequence = (source: ArrayLike<number>, count: number, typeId: number): void => {
-    for (let index = 0; index < count; index += 1) {
-      write(at(source, index), typeId);
-    }
-  };
-  kept.forEach((lengths, pair) => {
+  for (const row of rows) {
     for (const piece of template.pieces) {
-      if (piece.kind === "special") {
-        write(piece.id, piece.typeId);
-      } else if (piece.kind === "query") {
-        writeSequence(queryIds, lengths.query, piece.typeId);
-      } else {
-        writeSequence(at(documentIds, pair), lengths.document, piece.typeId);
-      }
+      const pieceIds = piece.kind === "fixed" ? piece.ids : row[piece.kind];
+      ids.set(pieceIds, position);
+      typeIds?.fill(piece.typeId, position, position + pieceIds.length);
+      position += pieceIds.length;
     }
-  });
+  }
+  const truncated = Uint8Array.from(rows, (row) => (row.truncated ? 1 : 0));
   return { ids, typeIds, offsets, truncated, tokenCount };
-}
-
-/** Indexing within bounds that noUncheckedIndexedAccess cannot see. */
-function at<T>(items: ArrayLike<T>, index: number): T {
-  return items[index] as T;
 }

@@ -1,62 +1,81 @@
-import { assemblePairs, contentBudget, type EncodedBatch } from "./encoded-batch.js";
+import { assemblePairs, assembleTexts, contentBudget, type EncodedBatch } from "./encoded-batch.js";
 import { loadNativeTokenizer } from "./native-tokenizer.js";
 import { isTemplateName, resolveTemplate, type ResolvedTemplate, type TemplateName } from "./templates.js";
-import { truncationStrategies, type TruncationStrategy } from "./truncation.js";
+import { keepFirst, truncationStrategies, type PartIds, type TruncationStrategy } from "./truncation.js";
 
-/** How one model tokenizes its pairs: its registry tokenizer, family (the template), maxLength and truncation. */
+/** How one model tokenizes: its registry tokenizer, family (the template), maxLength, truncation and query cap. */
 export interface TokenizationSpec {
   /** Path of a Hugging Face tokenizer.json. */
   readonly tokenizerFile: string;
   readonly template: TemplateName;
-  /** Most tokens of a pair, special tokens included. */
+  /**
+   * Most tokens of a row, counting the fixed pieces inside truncation: all of them for encoders; for decoder
+   * rerankers the reference's max_length, which its prompt pieces are added to.
+   */
   readonly maxLength: number;
   readonly truncation: TruncationStrategy;
+  /** Most query tokens, for the families that cap the query before pairing it (the reference's max_length * 3 // 4). */
+  readonly queryMaxLength?: number;
 }
 
 /** What the encoder needs from a tokenizer library. */
 export interface PieceTokenizer {
   /** Ids of each text on its own: no special tokens, no truncation, no padding. */
   encodeWithoutSpecialTokens(texts: readonly string[]): Promise<number[][]>;
+  /** Text of each id sequence, special tokens included: needed by the families that re-encode decoded ids. */
+  decodeKeepingSpecialTokens?(ids: readonly (readonly number[])[]): Promise<string[]>;
   tokenToId(token: string): number | undefined;
+}
+
+/** Most ids kept of the query and of each document before pairing, for the families that cap them. */
+interface PartCaps {
+  readonly query: number;
+  readonly document: number;
 }
 
 interface PreparedSpec {
   readonly tokenizer: PieceTokenizer;
   readonly template: ResolvedTemplate;
+  readonly caps: PartCaps | null;
 }
 
+const noQuery: PartIds = { ids: [], cut: false };
+
 /**
- * Encodes a request's pairs in the calling thread; each pool worker runs one. A tokenizer is loaded
- * once per file and kept, as is each family template resolved against it.
+ * Encodes a request's rows in the calling thread; each pool worker runs one. A tokenizer is loaded once per
+ * file and kept, as is each family template resolved against it (its fixed texts tokenized once).
  */
 export class PairEncoder {
   private readonly tokenizers = new Map<string, PieceTokenizer>();
-  private readonly templates = new Map<string, ResolvedTemplate>();
+  private readonly templates = new Map<string, Promise<ResolvedTemplate>>();
 
   constructor(private readonly loadTokenizer: (tokenizerFile: string) => PieceTokenizer = loadNativeTokenizer) {}
 
-  /** Loads and checks what `spec` needs, so that a bad tokenizer file or maxLength fails at start-up. */
-  prepare(spec: TokenizationSpec): void {
-    contentBudget(this.prepared(spec).template, spec.maxLength);
+  /** Loads and checks what `spec` needs, so that a bad tokenizer file or length fails at start-up. */
+  async prepare(spec: TokenizationSpec): Promise<void> {
+    await this.prepared(spec);
   }
 
   async encodePairs(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedBatch> {
-    const { tokenizer, template } = this.prepared(spec);
-    // The query is tokenized once for the whole request, in the same call as the documents.
-    const [queryIds = [], ...documentIds] = await tokenizer.encodeWithoutSpecialTokens([query, ...documents]);
-    return assemblePairs(template, queryIds, documentIds, spec.maxLength, spec.truncation);
+    const { tokenizer, template, caps } = await this.prepared(spec);
+    if (template.rows === "texts") {
+      return assembleTexts(template, await tokenizer.encodeWithoutSpecialTokens([query, ...documents]), spec.maxLength);
+    }
+    const [queryPart = noQuery, ...documentParts] = await tokenizeParts(tokenizer, template, caps, query, documents);
+    return assemblePairs(template, queryPart, documentParts, spec.maxLength, spec.truncation);
   }
 
-  private prepared(spec: TokenizationSpec): PreparedSpec {
+  private async prepared(spec: TokenizationSpec): Promise<PreparedSpec> {
     assertKnownSpec(spec);
     const tokenizer = this.tokenizerFor(spec.tokenizerFile);
     const key = `${spec.template}\u0000${spec.tokenizerFile}`;
     let template = this.templates.get(key);
     if (!template) {
-      template = resolveTemplate(spec.template, (token) => tokenizer.tokenToId(token));
+      template = resolveTemplate(spec.template, tokenizer);
       this.templates.set(key, template);
     }
-    return { tokenizer, template };
+    const resolved = await template;
+    return { tokenizer, template: resolved, caps: partCaps(spec, resolved) };
   }
 
   private tokenizerFor(tokenizerFile: string): PieceTokenizer {
@@ -73,6 +92,38 @@ export class PairEncoder {
   }
 }
 
+/**
+ * The query's and documents' ids as the family's reference has them before pairing: the texts with their
+ * prefixes tokenized in one call, the query cut to queryMaxLength and each document to maxLength, and for
+ * FlagReranker those ids decoded and tokenized again (the round trip changes ids around <unk> and at a cut).
+ */
+async function tokenizeParts(
+  tokenizer: PieceTokenizer,
+  template: ResolvedTemplate,
+  caps: PartCaps | null,
+  query: string,
+  documents: readonly string[],
+): Promise<PartIds[]> {
+  const texts = [
+    (template.queryPrefix ?? "") + query,
+    ...documents.map((document) => (template.documentPrefix ?? "") + document),
+  ];
+  const ids = await tokenizer.encodeWithoutSpecialTokens(texts);
+  if (!caps) {
+    return ids.map((partIds) => ({ ids: partIds, cut: false }));
+  }
+  const capped = ids.map((partIds, index) => keepFirst(partIds, index === 0 ? caps.query : caps.document));
+  if (!template.reencodesCappedParts) {
+    return capped;
+  }
+  if (!tokenizer.decodeKeepingSpecialTokens) {
+    throw new Error(`template '${template.name}' decodes ids, which this tokenizer library cannot`);
+  }
+  const decoded = await tokenizer.decodeKeepingSpecialTokens(capped.map((part) => part.ids));
+  const reencoded = await tokenizer.encodeWithoutSpecialTokens(decoded);
+  return capped.map((part, index) => ({ ids: reencoded[index] ?? [], cut: part.cut }));
+}
+
 /** Specs cross the worker boundary and come from registry JSON, so their enums are checked at run time. */
 function assertKnownSpec(spec: TokenizationSpec): void {
   if (!isTemplateName(spec.template)) {
@@ -81,4 +132,28 @@ function assertKnownSpec(spec: TokenizationSpec): void {
   if (!truncationStrategies.includes(spec.truncation)) {
     throw new Error(`unknown truncation strategy '${spec.truncation}'`);
   }
+}
+
+/** Checks the registry's lengths and truncation against the family's reference; the caps it takes, if any. */
+function partCaps(spec: TokenizationSpec, template: ResolvedTemplate): PartCaps | null {
+  const budget = contentBudget(template, spec.maxLength);
+  const where = `template '${template.name}'`;
+  if (template.truncation && spec.truncation !== template.truncation) {
+    throw new Error(`${where} truncates ${template.truncation}, like its reference, not ${spec.truncation}`);
+  }
+  const queryMaxLength = spec.queryMaxLength;
+  if (!template.capsParts) {
+    if (queryMaxLength !== undefined) {
+      throw new Error(`${where} does not cap the query: queryMaxLength ${queryMaxLength} would be ignored`);
+    }
+    return null;
+  }
+  // A query at its cap must leave the document a token, or only_second has nothing to cut.
+  if (queryMaxLength === undefined || !Number.isInteger(queryMaxLength) || queryMaxLength < 1 || queryMaxLength >= budget) {
+    throw new RangeError(
+      `${where} caps the query: queryMaxLength must be an integer from 1 to ${budget - 1} with maxLength ` +
+        `${spec.maxLength}, got ${queryMaxLength}`,
+    );
+  }
+  return { query: queryMaxLength, document: spec.maxLength };
 }

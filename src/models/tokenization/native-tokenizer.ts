@@ -18,6 +18,13 @@ export function loadNativeTokenizer(tokenizerFile: string): PieceTokenizer {
       const encodings = await tokenizer.encodeBatch([...texts], { addSpecialTokens: false });
       return encodings.map((encoding) => encoding.getIds());
     },
+    // FlagEmbedding utils/tokenizer_compat.py decodes with skip_special_tokens=False and
+    // clean_up_tokenization_spaces=False: transformers then returns the Rust decoder's text, as this does.
+    decodeKeepingSpecialTokens: (ids) =>
+      tokenizer.decodeBatch(
+        ids.map((sequence) => [...sequence]),
+        false,
+      ),
     tokenToId: (token) => tokenizer.tokenToId(token) ?? undefined,
   };
 }

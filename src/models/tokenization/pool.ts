@@ -46,8 +46,9 @@ export class TokenizerPool {
   }
 
   /**
-   * Tokenizes one request's (query, document) pairs for one model. Rejects with INVALID_ARGUMENT when
-   * the model truncates only_second and the query leaves no room for a document.
+   * Tokenizes one request for one model: a row per (query, document) pair, or for a bi-encoder the query's
+   * row and then one per document. Rejects with INVALID_ARGUMENT when the model truncates only_second and
+   * the query leaves no room for a document.
    */
   async encodePairs(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedBatch> {
     const leastBusy = this.liveThreads().reduce((least, thread) => (thread.pending.size < least.pending.size ? thread : least));

@@ -7,6 +7,10 @@
  * are counted; callers pass that budget.
  * Only direction=right and stride=0 (the defaults, and what CrossEncoder / FlagEmbedding use)
  * are reproduced: truncating to n tokens keeps the first n.
+ *
+ * The decoder rerankers truncate with transformers' Python `truncate_sequences` instead, on (first, second)
+ * sequences that hold fixed tokens as well; its only_second cuts the same document tokens as the Rust one
+ * whenever the query leaves the document any room, which the queryMaxLength check of encoder.ts ensures.
  */
 
 /** `longest_first`: sentence-transformers CrossEncoder (HF `truncation=True`); `only_second`: FlagEmbedding. */
@@ -26,6 +30,17 @@ export class TokenizationError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A query's or document's ids ready for pairing, and whether a cap already dropped some of them. */
+export interface PartIds {
+  readonly ids: readonly number[];
+  readonly cut: boolean;
+}
+
+/** The first `limit` ids: HF truncation of one text encoded without special tokens (max_length, truncation=True). */
+export function keepFirst(ids: readonly number[], limit: number): PartIds {
+  return ids.length > limit ? { ids: ids.slice(0, limit), cut: true } : { ids, cut: false };
 }
 
 export interface PairLengths {

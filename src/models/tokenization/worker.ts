@@ -19,7 +19,7 @@ port.on("message", (request: WorkerRequest) => {
 
 async function handle(request: WorkerRequest): Promise<[WorkerResponse, ArrayBuffer[]]> {
   if (request.kind === "prepare") {
-    encoder.prepare(request.spec);
+    await encoder.prepare(request.spec);
     return [{ id: request.id }, []];
   }
   const batch = await encoder.encodePairs(request.spec, request.query, request.documents);

@@ -1,0 +1,186 @@
+/**
+ * Every family's ids against the goldens of scripts/make_goldens.py: the ids each reference library
+ * (CrossEncoder, MxbaiRerankV1 / V2, FlagReranker, FlagLLMReranker, SentenceTransformer) fed its model for the
+ * same 64 (query, document) pairs, with its settings. The in-process PairEncoder, the code the pool's workers
+ * run, must give exactly those ids and truncated flags; the built pool must give the same batches.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packageRoot } from "../../src/config/paths.js";
+import type { EncodedBatch } from "../../src/models/tokenization/encoded-batch.js";
+import { PairEncoder, type TokenizationSpec } from "../../src/models/tokenization/encoder.js";
+import type { TokenizerPool } from "../../src/models/tokenization/pool.js";
+import type { TemplateName } from "../../src/models/tokenization/templates.js";
+import { truncationStrategies, type TruncationStrategy } from "../../src/models/tokenization/truncation.js";
+import { bertTokenizerFile, importBuiltPool, requireFile, runPython, sharedData, unpackPairs } from "./parity-fixtures.js";
+
+interface GoldenText {
+  readonly inputIds: number[];
+  readonly truncated: boolean;
+  /** bert only. */
+  readonly tokenTypeIds?: number[];
+}
+
+interface GoldenRequest {
+  readonly query: string;
+  readonly documents: readonly (GoldenText & { readonly document: string })[];
+  /** bi-encoder only: the query encoded alone. */
+  readonly queryInputIds?: number[];
+  readonly queryTruncated?: boolean;
+}
+
+interface Golden {
+  readonly model: string;
+  readonly family: TemplateName;
+  /** Where the gateway's tokenizer.json comes from, in words starting with its path (see tokenizerFileOf). */
+  readonly tokenizer: string;
+  readonly settings: { readonly maxLength: number; readonly truncation: string; readonly queryMaxLength?: number };
+  readonly parity: { readonly pairs: number };
+  readonly requests: readonly GoldenRequest[];
+}
+
+const root = packageRoot();
+const goldenDir = join(root, "test", "parity", "goldens");
+const goldens: Golden[] = readdirSync(goldenDir)
+  .filter((file) => file.endsWith(".json"))
+  .sort()
+  .map((file) => JSON.parse(readFileSync(join(goldenDir, file), "utf8")) as Golden);
+
+let scratchDir: string | undefined;
+let qwen2File: string | undefined;
+
+/** The Qwen2 tokenizer.json, built once from the shared vocab.json + merges.txt as the golden's was. */
+function qwen2TokenizerFile(): string {
+  if (!qwen2File) {
+    const source = requireFile(join(sharedData, "tokenizers", "qwen2"), "Qwen2 tokenizer test data (vocab.json, merges.txt)");
+    scratchDir ??= mkdtempSync(join(tmpdir(), "template-ids-"));
+    runPython(join("scripts", "build_qwen2_tokenizer.py"), [source, join(scratchDir, "qwen2")]);
+    qwen2File = join(scratchDir, "qwen2", "tokenizer.json");
+  }
+  return qwen2File;
+}
+
+function tokenizerFileOf(golden: Golden): string {
+  if (golden.tokenizer.startsWith("tokenizers/bert-base-uncased/")) {
+    // The golden names the product's copy (scripts/setup.sh) of this shared file.
+    return requireFile(bertTokenizerFile, "bert-base-uncased tokenizer");
+  }
+  if (golden.tokenizer.startsWith("test/fixtures/tokenizers/")) {
+    return requireFile(join(root, golden.tokenizer), `${golden.model} fixture tokenizer`);
+  }
+  if (golden.tokenizer.includes("build_qwen2_tokenizer.py")) {
+    return qwen2TokenizerFile();
+  }
+  throw new Error(`${golden.model}: the golden's tokenizer "${golden.tokenizer}" is none this test knows how to get`);
+}
+
+function specOf(golden: Golden): TokenizationSpec {
+  const { maxLength, truncation, queryMaxLength } = golden.settings;
+  // A bi-encoder golden truncates each text alone ("single text, right"): HF's longest_first on one sequence.
+  const strategy = golden.family === "bi-encoder" ? "longest_first" : truncation;
+  if (!truncationStrategies.includes(strategy as TruncationStrategy)) {
+    throw new Error(`${golden.model}: unknown truncation "${truncation}" in the golden's settings`);
+  }
+  return {
+    tokenizerFile: tokenizerFileOf(golden),
+    template: golden.family,
+    maxLength,
+    truncation: strategy as TruncationStrategy,
+    queryMaxLength,
+  };
+}
+
+/** The rows the gateway must return for a golden request (a bi-encoder's query first), golden fields dropped. */
+function expectedRows(request: GoldenRequest): GoldenText[] {
+  const query: GoldenText[] = request.queryInputIds
+    ? [{ inputIds: request.queryInputIds, truncated: request.queryTruncated ?? false }]
+    : [];
+  return [...query, ...request.documents].map(({ inputIds, truncated, tokenTypeIds }) => ({
+    inputIds,
+    truncated,
+    ...(tokenTypeIds && { tokenTypeIds }),
+  }));
+}
+
+function actualRows(batch: EncodedBatch, expected: readonly GoldenText[]): GoldenText[] {
+  return unpackPairs(batch).map((row, index) => ({
+    inputIds: row.ids,
+    truncated: row.truncated,
+    // Goldens record token type ids for bert only.
+    ...(expected[index]?.tokenTypeIds && { tokenTypeIds: row.typeIds ?? [] }),
+  }));
+}
+
+afterAll(() => {
+  if (scratchDir) {
+    rmSync(scratchDir, { recursive: true, force: true });
+  }
+});
+
+it("finds a golden for every family", () => {
+  expect(goldens.map((golden) => golden.family).sort()).toEqual([
+    "bert",
+    "bi-encoder",
+    "deberta-v2",
+    "gemma-bge",
+    "qwen2-mxbai",
+    "xlm-roberta",
+  ]);
+});
+
+describe.each(goldens.map((golden) => [`${golden.model} (${golden.family})`, golden] as const))("%s", (_, golden) => {
+  const encoder = new PairEncoder();
+
+  it(`gives the reference's ids and truncated flags for all ${golden.parity.pairs} pairs`, async () => {
+    const spec = specOf(golden);
+    let pairs = 0;
+    let truncatedRows = 0;
+    for (const [index, request] of golden.requests.entries()) {
+      const documents = request.documents.map(({ document }) => document);
+      const batch = await encoder.encodePairs(spec, request.query, documents);
+      const expected = expectedRows(request);
+      expect(actualRows(batch, expected), `request ${index} (query ${JSON.stringify(request.query.slice(0, 60))})`).toEqual(
+        expected,
+      );
+      if (request.queryTruncated !== undefined) {
+        expect(batch.queryTruncated, `request ${index}`).toBe(request.queryTruncated);
+      }
+      pairs += documents.length;
+      truncatedRows += expected.filter((row) => row.truncated).length;
+    }
+    expect(pairs).toBe(golden.parity.pairs);
+    // Guard against a vacuous pass: the goldens must reach the truncation paths.
+    expect(truncatedRows).toBeGreaterThan(0);
+  });
+});
+
+describe("TokenizerPool (built worker threads)", () => {
+  let pool: TokenizerPool | undefined;
+  let specs: TokenizationSpec[] = [];
+
+  beforeAll(async () => {
+    specs = goldens.map(specOf);
+    const TokenizerPool = await importBuiltPool();
+    pool = new TokenizerPool(2);
+    await pool.preload(specs);
+  });
+  afterAll(() => pool?.close());
+
+  it.each(goldens.map((golden, index) => [golden.model, golden, index] as const))(
+    "%s: returns the in-process encoder's batches",
+    async (_, golden, index) => {
+      const spec = specs[index]!;
+      const encoder = new PairEncoder();
+      const requests = golden.requests.map((request) => ({
+        query: request.query,
+        documents: request.documents.map((d) => d.document),
+      }));
+      const fromPool = await Promise.all(requests.map((request) => pool!.encodePairs(spec, request.query, request.documents)));
+      for (const [requestIndex, request] of requests.entries()) {
+        expect(fromPool[requestIndex]).toEqual(await encoder.encodePairs(spec, request.query, request.documents));
+      }
+    },
+  );
+});
