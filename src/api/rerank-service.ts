@@ -57,7 +57,7 @@ export function rerankService(deps: RerankServiceDeps): RerankServiceServer {
       deadline: deadlineOf(call, deps.defaultTimeoutMs),
       signal: cancellationOf(call),
     });
-    const scores = toScores(scored.logits, scorer.spec.score, request.rawScores);
+    const scores = toScores(scored.logits, scorer.spec, request.rawScores);
     return {
       results: rank(scores, scored.truncated, request.topN, request.returnDocuments ? request.documents : undefined),
       model: scorer.spec.name,

@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join } from "node:path";
+import type { ServingSelection, Target } from "../models/registry.js";
 import { packageRoot } from "./paths.js";
 
 /** Everything an operator can set, read once at start-up from the environment (12-factor, Kubernetes-friendly). */
@@ -10,6 +11,8 @@ export interface GatewayConfig {
   tritonUrl: string;
   /** The model registry file: the single source of truth for every model served. */
   registryFile: string;
+  /** Which of the registry's models this gateway serves. */
+  serving: ServingSelection;
   /** Folder the registry's tokenizer paths are relative to. */
   tokenizerDir: string;
   /** Most documents one Rerank request may carry. */
@@ -40,11 +43,25 @@ function pathFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): strin
   return isAbsolute(raw) ? raw : join(process.cwd(), raw);
 }
 
+function servingFrom(env: NodeJS.ProcessEnv): ServingSelection {
+  const target = env.RERANK_TARGET ?? "cpu";
+  if (target !== "cpu" && target !== "gpu") throw new Error(`RERANK_TARGET must be cpu or gpu, got "${target}"`);
+  const models = env.RERANK_MODELS?.split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
+  return {
+    target: target as Target,
+    models: models?.length ? models : undefined,
+    defaultModel: env.RERANK_DEFAULT_MODEL || undefined,
+  };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   return {
     listenAddress: env.RERANK_LISTEN ?? "0.0.0.0:50051",
     tritonUrl: env.TRITON_GRPC_URL ?? "127.0.0.1:8001",
     registryFile: pathFrom(env, "RERANK_REGISTRY", "src/models/registry.json"),
+    serving: servingFrom(env),
     tokenizerDir: pathFrom(env, "RERANK_TOKENIZER_DIR", "tokenizers"),
     maxDocuments: intFrom(env, "RERANK_MAX_DOCUMENTS", 1000, 1),
     maxMessageBytes: intFrom(env, "RERANK_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024),

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { FAMILIES, isFamily, type Family, type FamilySpec } from "./families.js";
 
 export type Truncation = "longest_first" | "only_second";
+/** Which Triton model repository a model belongs to: CPU (tests, laptops) or GPU (production). */
+export type Target = "cpu" | "gpu";
 export type ScoreTransform = "sigmoid" | "identity";
 
 /** Triton-side facts about a model: its name in the model repository and its tensor names. */
@@ -10,6 +12,8 @@ export interface TritonBinding {
   maxBatchSize: number;
   inputs: { inputIds: string; attentionMask: string; tokenTypeIds?: string };
   output: string;
+  /** Values per row of the output: 1 for a relevance logit, the embedding size for a bi-encoder. */
+  outputWidth?: number;
   /** Dynamic batcher: how long Triton may hold a request to form a larger batch. */
   maxQueueDelayMicroseconds: number;
 }
@@ -21,20 +25,40 @@ export interface ModelSpec {
   family: Family;
   /** Tokenizer file, relative to the tokenizer folder. */
   tokenizer: string;
-  /** Most tokens per (query, document) pair, special tokens included. */
+  /** Most tokens per (query, document) pair, special tokens included (for decoders: without the fixed prompt). */
   maxLength: number;
+  /** Families that cap the query on its own (FlagEmbedding, mxbai-rerank-v2: 3/4 of maxLength). */
+  queryMaxLength?: number;
   truncation: Truncation;
   padTokenId: number;
   /** Maps the model's logit to the normalized score clients get by default. */
   score: ScoreTransform;
+  /** sigmoid(logit - scoreCenter): mxbai-rerank-v2 centres its logits at estimated_max / 2. Default 0. */
+  scoreCenter?: number;
   /** The next, smaller model of the fallback chain; null ends the chain. */
   fallback: string | null;
+  /** The Triton model repositories it is generated for. */
+  targets: Target[];
   triton: TritonBinding;
 }
 
+/** Every model of the registry file, validated. */
+export interface ModelCatalog {
+  defaultModel: Record<Target, string>;
+  models: ReadonlyMap<string, ModelSpec>;
+}
+
+/** The models one gateway serves, and the one used when a request names none. */
 export interface Registry {
   defaultModel: string;
   models: ReadonlyMap<string, ModelSpec>;
+}
+
+/** Which models a deployment serves: every model of its target, or an explicit list. */
+export interface ServingSelection {
+  target: Target;
+  models?: readonly string[];
+  defaultModel?: string;
 }
 
 export function familyOf(model: ModelSpec): FamilySpec {
@@ -48,6 +72,7 @@ class RegistryError extends Error {
 }
 
 const TRUNCATIONS: readonly string[] = ["longest_first", "only_second"];
+const TARGETS: readonly string[] = ["cpu", "gpu"];
 const SCORE_TRANSFORMS: readonly string[] = ["sigmoid", "identity"];
 
 function checkModel(model: ModelSpec, fail: (problem: string) => never): void {
@@ -59,6 +84,18 @@ function checkModel(model: ModelSpec, fail: (problem: string) => never): void {
   if (!TRUNCATIONS.includes(model.truncation)) fail(`${where}: truncation must be one of ${TRUNCATIONS.join(", ")}`);
   if (!SCORE_TRANSFORMS.includes(model.score)) fail(`${where}: score must be one of ${SCORE_TRANSFORMS.join(", ")}`);
   if (!Number.isInteger(model.padTokenId) || model.padTokenId < 0) fail(`${where}: padTokenId must be a token id`);
+  if (!Array.isArray(model.targets) || model.targets.length === 0 || !model.targets.every((target) => TARGETS.includes(target))) {
+    fail(`${where}: targets must be a non-empty list of ${TARGETS.join(", ")}`);
+  }
+  if (model.queryMaxLength !== undefined && !(Number.isInteger(model.queryMaxLength) && model.queryMaxLength < model.maxLength)) {
+    fail(`${where}: queryMaxLength must be an integer below maxLength`);
+  }
+  const width = model.triton?.outputWidth ?? 1;
+  if ((FAMILIES[model.family].output === "logit") !== (width === 1)) {
+    fail(
+      `${where}: family ${model.family} outputs ${FAMILIES[model.family].output}s, which triton.outputWidth ${width} contradicts`,
+    );
+  }
   const triton = model.triton;
   if (!triton?.model) fail(`${where}: triton.model is missing`);
   if (!Number.isInteger(triton.maxBatchSize) || triton.maxBatchSize < 1) fail(`${where}: triton.maxBatchSize must be >= 1`);
@@ -83,12 +120,12 @@ function checkFallbackChains(models: ReadonlyMap<string, ModelSpec>, fail: (prob
   }
 }
 
-/** Reads and validates the registry; any inconsistency stops start-up with a message naming the model. */
-export function loadRegistry(file: string): Registry {
+/** Reads and validates the registry file; any inconsistency stops start-up with a message naming the model. */
+export function loadCatalog(file: string): ModelCatalog {
   const fail = (problem: string): never => {
     throw new RegistryError(file, problem);
   };
-  let raw: { defaultModel?: string; models?: ModelSpec[] };
+  let raw: { defaultModel?: Partial<Record<Target, string>>; models?: ModelSpec[] };
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
@@ -102,7 +139,54 @@ export function loadRegistry(file: string): Registry {
     models.set(model.name, model);
   }
   checkFallbackChains(models, fail);
-  const defaultModel = raw.defaultModel ?? "";
-  if (!models.has(defaultModel)) fail(`defaultModel "${defaultModel}" is not in the registry`);
+  const defaultModel = { cpu: raw.defaultModel?.cpu ?? "", gpu: raw.defaultModel?.gpu ?? "" };
+  for (const target of ["cpu", "gpu"] as const) {
+    const name = defaultModel[target];
+    if (!models.get(name)?.targets.includes(target))
+      fail(`defaultModel.${target} "${name}" is not a ${target} model of the registry`);
+  }
   return { defaultModel, models };
+}
+
+/** The models a deployment serves, checked against the catalog. */
+export function selectServed(catalog: ModelCatalog, selection: ServingSelection): Registry {
+  const names =
+    selection.models ??
+    [...catalog.models.values()].filter((model) => model.targets.includes(selection.target)).map((m) => m.name);
+  const unknown = names.filter((name) => !catalog.models.has(name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `RERANK_MODELS names models the registry lacks: ${unknown.join(", ")} (known: ${[...catalog.models.keys()].join(", ")})`,
+    );
+  }
+  const models = new Map(names.map((name) => [name, catalog.models.get(name)!]));
+  const wanted = selection.defaultModel ?? catalog.defaultModel[selection.target];
+  const defaultModel = models.has(wanted) ? wanted : (names[0] ?? "");
+  if (!models.has(defaultModel)) throw new Error(`no model to serve for target ${selection.target}`);
+  if (selection.defaultModel && defaultModel !== selection.defaultModel) {
+    throw new Error(`RERANK_DEFAULT_MODEL "${selection.defaultModel}" is not among the served models: ${names.join(", ")}`);
+  }
+  return { defaultModel, models };
+}
+
+export function loadRegistry(file: string, selection: ServingSelection): Registry {
+  return selectServed(loadCatalog(file), selection);
+}
+
+/**
+ * Leaves out the models `isDeployable` rejects (e.g. whose tokenizer file is absent) when they were selected by
+ * target; a model named explicitly must be deployable. Returns what is left and the names left out.
+ */
+export function deployable(
+  registry: Registry,
+  selection: ServingSelection,
+  isDeployable: (model: ModelSpec) => boolean,
+): { registry: Registry; skipped: ModelSpec[] } {
+  const skipped = [...registry.models.values()].filter((model) => !isDeployable(model));
+  const names = skipped.map((model) => model.name);
+  if (skipped.length > 0 && selection.models)
+    throw new Error(`RERANK_MODELS names models that cannot be served here: ${names.join(", ")}`);
+  if (names.includes(registry.defaultModel)) throw new Error(`the default model ${registry.defaultModel} cannot be served here`);
+  const models = new Map([...registry.models].filter(([name]) => !names.includes(name)));
+  return { registry: { defaultModel: registry.defaultModel, models }, skipped };
 }

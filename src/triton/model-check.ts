@@ -16,7 +16,7 @@ export function expectedTensors(spec: ModelSpec): { inputs: ExpectedTensor[]; ou
   const inputNames = tokenTypeIds ? [inputIds, attentionMask, tokenTypeIds] : [inputIds, attentionMask];
   return {
     inputs: inputNames.map((name) => ({ name, datatype: "INT64", shape: [-1, -1] })),
-    outputs: [{ name: spec.triton.output, datatype: "FP32", shape: [-1, 1] }],
+    outputs: [{ name: spec.triton.output, datatype: "FP32", shape: [-1, spec.triton.outputWidth ?? 1] }],
   };
 }
 

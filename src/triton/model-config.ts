@@ -1,8 +1,5 @@
-import { familyOf, type ModelSpec } from "../models/registry.js";
+import { familyOf, type ModelSpec, type Target } from "../models/registry.js";
 import { expectedTensors } from "./model-check.js";
-
-/** The two model repositories generated from the registry. */
-export type RepositoryTarget = "cpu" | "gpu";
 
 const TRITON_DTYPE = { INT64: "TYPE_INT64", FP32: "TYPE_FP32" } as const;
 
@@ -63,8 +60,8 @@ function cpuSections(spec: ModelSpec): string[] {
   ];
 }
 
-/** Renders a model's config.pbtxt for one target; the committed files under triton-models/ are this output. */
-export function renderModelConfig(spec: ModelSpec, target: RepositoryTarget): string {
+/** Renders a model's config.pbtxt for one target; the committed files under triton-models/<target>/ are this output. */
+export function renderModelConfig(spec: ModelSpec, target: Target): string {
   const tensors = expectedTensors(spec);
   const [backend, ...rest] = target === "gpu" ? gpuSections() : cpuSections(spec);
   return (

@@ -14,10 +14,11 @@ import { freePort } from "../support/ports.js";
 const root = join(import.meta.dirname, "..", "..");
 const registry = JSON.parse(readFileSync(join(root, "src/models/registry.json"), "utf8"));
 
-/** A registry file like the shipped one, with the first model's Triton binding changed. */
+/** A registry file like the shipped one, with tiny-bert-reranker's Triton binding changed. */
 function registryWith(triton: Record<string, unknown>): string {
   const changed = structuredClone(registry);
-  changed.models[0].triton = { ...changed.models[0].triton, ...triton };
+  const model = changed.models.find((m: { name: string }) => m.name === "tiny-bert-reranker");
+  model.triton = { ...model.triton, ...triton };
   const file = join(mkdtempSync(join(tmpdir(), "rerank-registry-")), "registry.json");
   writeFileSync(file, JSON.stringify(changed));
   return file;
@@ -31,7 +32,7 @@ describe("when Triton cannot serve", () => {
       const error = await grpcError(gateway.rerank({ query: "q", documents: ["d"] }));
       expect(error.code).toBe(status.UNAVAILABLE);
       expect(error.details).toContain(`Triton at ${endpoint}`);
-      expect((await gateway.listModels()).models[0]?.ready).toBe(false);
+      expect((await gateway.listModels()).models.some((model) => model.ready)).toBe(false);
     } finally {
       await gateway.stop();
     }
@@ -41,6 +42,7 @@ describe("when Triton cannot serve", () => {
     const gateway = await startGateway({
       TRITON_GRPC_URL: inject("tritonGrpcUrl"),
       RERANK_REGISTRY: registryWith({ model: "not-loaded" }),
+      RERANK_MODELS: "tiny-bert-reranker",
     });
     try {
       const error = await grpcError(gateway.rerank({ query: "q", documents: ["d"] }));
@@ -55,6 +57,7 @@ describe("when Triton cannot serve", () => {
     const failure = startGateway({
       TRITON_GRPC_URL: inject("tritonGrpcUrl"),
       RERANK_REGISTRY: registryWith({ output: "scores" }),
+      RERANK_MODELS: "tiny-bert-reranker",
     });
     await expect(failure).rejects.toThrow(/output scores: registry declares scores FP32 \[-1, 1\], Triton serves logits/);
   });
@@ -111,7 +114,7 @@ describe("health and reflection", () => {
         { cwd: tmpdir() },
       );
       const response = JSON.parse(stdout);
-      expect(response.model).toBe("tiny-bert-reranker");
+      expect(response.model).toBe("all-minilm-l6-v2");
       expect(response.results).toHaveLength(6);
       expect(response.results[0].document).toBeTypeOf("string");
     } finally {

@@ -13,6 +13,8 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const words = (count: number) => Array.from({ length: count }, (_, i) => `word${i % 97}`).join(" ");
 
 let gateway: RunningGateway;
+/** These tests exercise the cross-encoder path: the tiny BERT, whatever the default model is. */
+const rerank = (request: Parameters<RunningGateway["rerank"]>[0]) => gateway.rerank({ model: "tiny-bert-reranker", ...request });
 
 beforeAll(async () => {
   gateway = await startGateway({ TRITON_GRPC_URL: inject("tritonGrpcUrl") });
@@ -21,7 +23,7 @@ afterAll(() => gateway?.stop());
 
 describe("Rerank", () => {
   it("returns every document once, sorted by score, with model, usage and timing", async () => {
-    const response = await gateway.rerank({ query: sample.query, documents: sample.documents });
+    const response = await rerank({ query: sample.query, documents: sample.documents });
     expect(response.model).toBe("tiny-bert-reranker");
     expect(response.results.map((r) => r.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
     const scores = response.results.map((r) => r.score);
@@ -35,8 +37,8 @@ describe("Rerank", () => {
 
   it("normalized scores are the sigmoid of the raw logits", async () => {
     const [normalized, raw] = await Promise.all([
-      gateway.rerank({ query: sample.query, documents: sample.documents }),
-      gateway.rerank({ query: sample.query, documents: sample.documents, rawScores: true }),
+      rerank({ query: sample.query, documents: sample.documents }),
+      rerank({ query: sample.query, documents: sample.documents, rawScores: true }),
     ]);
     const rawByIndex = new Map(raw.results.map((r) => [r.index, r.score]));
     for (const result of normalized.results) expect(result.score).toBeCloseTo(sigmoid(rawByIndex.get(result.index)!), 12);
@@ -48,9 +50,9 @@ describe("Rerank", () => {
     const documents = Array.from({ length: 70 }, (_, i) =>
       i % 7 === 0 ? sample.documents[i % 6]! : words(3 + ((i * 13) % 120)),
     );
-    const together = await gateway.rerank({ query: sample.query, documents, rawScores: true });
+    const together = await rerank({ query: sample.query, documents, rawScores: true });
     const alone = await Promise.all(
-      [0, 5, 33, 69].map((index) => gateway.rerank({ query: sample.query, documents: [documents[index]!], rawScores: true })),
+      [0, 5, 33, 69].map((index) => rerank({ query: sample.query, documents: [documents[index]!], rawScores: true })),
     );
     const byIndex = new Map(together.results.map((r) => [r.index, r.score]));
     [0, 5, 33, 69].forEach((index, i) => expect(byIndex.get(index)).toBeCloseTo(alone[i]!.results[0]!.score, 4));
@@ -59,26 +61,26 @@ describe("Rerank", () => {
 
   it("keeps first-stage order for equal scores", async () => {
     const documents = ["same text", "other text", "same text", "same text"];
-    const response = await gateway.rerank({ query: "q", documents, rawScores: true });
+    const response = await rerank({ query: "q", documents, rawScores: true });
     const same = response.results.filter((r) => documents[r.index] === "same text").map((r) => r.index);
     expect(same).toEqual([0, 2, 3]);
   });
 
   it("top_n keeps the best results and return_documents echoes their text", async () => {
-    const all = await gateway.rerank({ query: sample.query, documents: sample.documents });
-    const top = await gateway.rerank({ query: sample.query, documents: sample.documents, topN: 2, returnDocuments: true });
+    const all = await rerank({ query: sample.query, documents: sample.documents });
+    const top = await rerank({ query: sample.query, documents: sample.documents, topN: 2, returnDocuments: true });
     expect(top.results.map((r) => r.index)).toEqual(all.results.slice(0, 2).map((r) => r.index));
     for (const result of top.results) expect(result.document).toBe(sample.documents[result.index]);
-    const more = await gateway.rerank({ query: sample.query, documents: sample.documents, topN: 50 });
+    const more = await rerank({ query: sample.query, documents: sample.documents, topN: 50 });
     expect(more.results).toHaveLength(6);
   });
 
   it("an over-long pair is INVALID_ARGUMENT naming the document unless truncate is set", async () => {
     const documents = ["short", words(600)];
-    const error = await grpcError(gateway.rerank({ query: sample.query, documents }));
+    const error = await grpcError(rerank({ query: sample.query, documents }));
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     expect(error.details).toMatch(/document 1: with the query it is over model tiny-bert-reranker's maximum of 512 tokens/);
-    const response = await gateway.rerank({ query: sample.query, documents, truncate: true });
+    const response = await rerank({ query: sample.query, documents, truncate: true });
     const truncated = Object.fromEntries(response.results.map((r) => [r.index, r.truncated]));
     expect(truncated).toEqual({ 0: false, 1: true });
     expect(response.usage?.tokens).toBeLessThanOrEqual(512 + 20);
@@ -96,7 +98,7 @@ describe("Rerank rejects bad input with a clear status", () => {
       "an unknown model",
       { query: "q", documents: ["a"], model: "nope" },
       status.NOT_FOUND,
-      /"nope" .* available models: tiny-bert-reranker/,
+      /"nope" .* available models: .*tiny-bert-reranker/,
     ],
   ];
   it.each(cases)("%s", async (_name, request, code, message) => {
@@ -107,10 +109,27 @@ describe("Rerank rejects bad input with a clear status", () => {
 });
 
 describe("ListModels", () => {
-  it("lists the registry's models with Triton readiness", async () => {
+  it("lists the served models with Triton readiness; a model without its tokenizer is left out", async () => {
     const { models } = await gateway.listModels();
-    expect(models).toEqual([
-      { name: "tiny-bert-reranker", family: "bert", maxLength: 512, ready: true, fallback: "", isDefault: true },
-    ]);
+    expect(models.find((model) => model.name === "tiny-bert-reranker")).toEqual({
+      name: "tiny-bert-reranker",
+      family: "bert",
+      maxLength: 512,
+      ready: true,
+      fallback: "",
+      isDefault: false,
+    });
+    expect(models.filter((model) => model.isDefault).map((model) => model.name)).toEqual(["all-minilm-l6-v2"]);
+    expect(models.every((model) => model.ready)).toBe(true);
+    expect(models.map((model) => model.name)).not.toContain("ms-marco-minilm-l6-v2");
+    expect(gateway.logs()).toMatch(/model left out: its tokenizer file is missing.*ms-marco-minilm-l6-v2/);
+  });
+});
+
+describe("the default model (real all-MiniLM-L6-v2 weights)", () => {
+  it("puts the two Harper Lee documents first for the quick start's sample", async () => {
+    const response = await gateway.rerank({ query: sample.query, documents: sample.documents });
+    expect(response.model).toBe("all-minilm-l6-v2");
+    expect(new Set(response.results.slice(0, 2).map((r) => r.index))).toEqual(new Set([0, 2]));
   });
 });

@@ -8,6 +8,7 @@ import {
   type RerankResponse,
   type ListModelsResponse,
 } from "../../src/gen/rerank/v1/rerank.js";
+import { inject } from "vitest";
 import { freePort } from "./ports.js";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -25,7 +26,13 @@ export async function startGateway(env: Record<string, string>): Promise<Running
   const port = await freePort();
   const address = `127.0.0.1:${port}`;
   const child: ChildProcess = spawn(process.execPath, [join(root, "dist", "src", "main.js")], {
-    env: { ...process.env, RERANK_LISTEN: address, RERANK_READINESS_POLL_MS: "500", ...env },
+    env: {
+      ...process.env,
+      RERANK_LISTEN: address,
+      RERANK_READINESS_POLL_MS: "500",
+      RERANK_TOKENIZER_DIR: inject("tokenizerDir"),
+      ...env,
+    },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let output = "";

@@ -1,11 +1,12 @@
 /**
  * Starts one real Triton Inference Server (the PyPI wheel's tritonserver, CPU) for the integration tests,
- * on free ports and its own run folder, and always stops it afterwards.
+ * on free ports and its own run folder, serving every CPU model with weights, and always stops it afterwards.
  */
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { freePort } from "./ports.js";
+import { buildTestTokenizers } from "./test-tokenizers.js";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -13,6 +14,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     tritonGrpcUrl: string;
     tritonEnv: Record<string, string>;
+    /** RERANK_TOKENIZER_DIR holding every CPU model's tokenizer. */
+    tokenizerDir: string;
   }
 }
 
@@ -27,6 +30,7 @@ export default async function setup(project: TestProject): Promise<() => void> {
     TRITON_HTTP_PORT: String(await freePort()),
     TRITON_METRICS_PORT: String(await freePort()),
   };
+  project.provide("tokenizerDir", buildTestTokenizers());
   triton("start", env);
   project.provide("tritonGrpcUrl", `127.0.0.1:${env.TRITON_GRPC_PORT}`);
   project.provide("tritonEnv", env);

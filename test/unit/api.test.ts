@@ -8,7 +8,7 @@ import type { RerankRequest } from "../../src/gen/rerank/v1/rerank.js";
 import { loadRegistry } from "../../src/models/registry.js";
 import { toScores } from "../../src/models/score-heads.js";
 
-const registry = loadRegistry(join(import.meta.dirname, "../../src/models/registry.json"));
+const registry = loadRegistry(join(import.meta.dirname, "../../src/models/registry.json"), { target: "cpu" });
 const base: RerankRequest = {
   query: "q",
   documents: ["a", "b"],
@@ -40,7 +40,11 @@ describe("validateRerank", () => {
     [{ documents: ["a", "b", "c", "d"] }, status.INVALID_ARGUMENT, "documents: 4 given, at most 3 per request"],
     [{ documents: ["a", " \n"] }, status.INVALID_ARGUMENT, "document 1 is empty"],
     [{ topN: -2 }, status.INVALID_ARGUMENT, "top_n must be >= 0 (0 returns all results), got -2"],
-    [{ model: "x" }, status.NOT_FOUND, 'model "x" is not served here; available models: tiny-bert-reranker'],
+    [
+      { model: "x" },
+      status.NOT_FOUND,
+      `model "x" is not served here; available models: ${[...registry.models.keys()].join(", ")}`,
+    ],
   ] as [Partial<RerankRequest>, status, string][])("%o is rejected", (request, code, message) => {
     const error = rejection(request);
     expect(error.code).toBe(code);
@@ -63,8 +67,9 @@ describe("rank", () => {
 describe("toScores", () => {
   it("applies the model's transform unless raw scores are asked for", () => {
     const logits = Float32Array.from([0, 2]);
-    expect(Array.from(toScores(logits, "sigmoid", false))).toEqual([0.5, 1 / (1 + Math.exp(-2))]);
-    expect(Array.from(toScores(logits, "sigmoid", true))).toEqual([0, 2]);
-    expect(Array.from(toScores(logits, "identity", false))).toEqual([0, 2]);
+    expect(Array.from(toScores(logits, { score: "sigmoid" }, false))).toEqual([0.5, 1 / (1 + Math.exp(-2))]);
+    expect(Array.from(toScores(logits, { score: "sigmoid" }, true))).toEqual([0, 2]);
+    expect(Array.from(toScores(logits, { score: "identity" }, false))).toEqual([0, 2]);
+    expect(Array.from(toScores(logits, { score: "sigmoid", scoreCenter: 2 }, false))).toEqual([1 / (1 + Math.exp(2)), 0.5]);
   });
 });

@@ -15,7 +15,7 @@ function encoded(lengths: number[], withTypes = true): EncodedBatch {
       if (typeIds) typeIds[offsets[pair]! + position] = position >= length / 2 ? 1 : 0;
     }
   });
-  return { ids, typeIds, offsets, truncated: new Uint8Array(lengths.length), tokenCount };
+  return { ids, typeIds, offsets, truncated: new Uint8Array(lengths.length), queryTruncated: false, tokenCount };
 }
 
 /** Reads an INT64 little-endian tensor back as rows of numbers. */

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadRegistry } from "../../src/models/registry.js";
+import { loadCatalog, selectServed } from "../../src/models/registry.js";
 import { renderModelConfig } from "../../src/triton/model-config.js";
 import { findMismatches } from "../../src/triton/model-check.js";
 
@@ -15,24 +15,32 @@ function loadChanged(change: (registry: typeof shipped) => void): () => unknown 
   change(registry);
   const file = join(mkdtempSync(join(tmpdir(), "registry-")), "registry.json");
   writeFileSync(file, JSON.stringify(registry));
-  return () => loadRegistry(file);
+  return () => loadCatalog(file);
 }
 
 describe("model registry", () => {
-  it("loads the shipped registry", () => {
-    const registry = loadRegistry(registryFile);
-    expect(registry.models.get(registry.defaultModel)?.family).toBe("bert");
+  it("loads the shipped registry: each target's default is a model of that target", () => {
+    const catalog = loadCatalog(registryFile);
+    for (const target of ["cpu", "gpu"] as const)
+      expect(catalog.models.get(catalog.defaultModel[target])?.targets).toContain(target);
   });
 
   it.each([
     ["an unknown family", (r: typeof shipped) => (r.models[0].family = "rnn"), /unknown family "rnn"/],
-    ["a missing default", (r: typeof shipped) => (r.defaultModel = "x"), /defaultModel "x" is not in the registry/],
+    ["a missing default", (r: typeof shipped) => (r.defaultModel.cpu = "x"), /defaultModel.cpu "x" is not a cpu model/],
+    ["an unknown target", (r: typeof shipped) => (r.models[0].targets = ["tpu"]), /targets must be a non-empty list of cpu, gpu/],
+    [
+      "an embedding width on a logit model",
+      (r: typeof shipped) => (r.models[0].triton.outputWidth = 8),
+      /outputs logits, which triton.outputWidth 8/,
+    ],
     ["a dangling fallback", (r: typeof shipped) => (r.models[0].fallback = "gone"), /fallback "gone" is not in the registry/],
     ["a fallback loop", (r: typeof shipped) => (r.models[0].fallback = r.models[0].name), /fallback chain loops/],
     ["a duplicate name", (r: typeof shipped) => r.models.push(r.models[0]), /declared twice/],
     [
       "segment ids a BERT needs",
-      (r: typeof shipped) => delete r.models[0].triton.inputs.tokenTypeIds,
+      (r: typeof shipped) =>
+        delete r.models.find((m: { name: string }) => m.name === "tiny-bert-reranker").triton.inputs.tokenTypeIds,
       /needs triton.inputs.tokenTypeIds/,
     ],
   ])("rejects %s", (_name, change, message) => {
@@ -40,17 +48,39 @@ describe("model registry", () => {
   });
 
   it("committed Triton configs are exactly what the registry generates", () => {
-    for (const spec of loadRegistry(registryFile).models.values()) {
-      for (const target of ["cpu", "gpu"] as const) {
-        const committed = readFileSync(join(root, "triton-models", target, spec.triton.model, "config.pbtxt"), "utf8");
-        expect(committed, `${target}/${spec.triton.model}: run npm run triton:configs`).toBe(renderModelConfig(spec, target));
+    for (const spec of loadCatalog(registryFile).models.values()) {
+      for (const target of spec.targets) {
+        const path = join("triton-models", target, spec.triton.model, "config.pbtxt");
+        expect(readFileSync(join(root, path), "utf8"), `${path}: run npm run triton:configs`).toBe(
+          renderModelConfig(spec, target),
+        );
       }
     }
   });
 });
 
+describe("selectServed", () => {
+  const catalog = loadCatalog(registryFile);
+
+  it("serves every model of the target by default, with the target's default model", () => {
+    const served = selectServed(catalog, { target: "cpu" });
+    expect([...served.models.values()].every((model) => model.targets.includes("cpu"))).toBe(true);
+    expect(served.defaultModel).toBe(catalog.defaultModel.cpu);
+  });
+
+  it("serves an explicit list, and rejects unknown names and a default outside it", () => {
+    expect([...selectServed(catalog, { target: "cpu", models: ["tiny-bert-reranker"] }).models.keys()]).toEqual([
+      "tiny-bert-reranker",
+    ]);
+    expect(() => selectServed(catalog, { target: "cpu", models: ["nope"] })).toThrow(/registry lacks: nope/);
+    expect(() => selectServed(catalog, { target: "cpu", models: ["tiny-bert-reranker"], defaultModel: "x" })).toThrow(
+      /RERANK_DEFAULT_MODEL "x" is not among the served models/,
+    );
+  });
+});
+
 describe("findMismatches", () => {
-  const spec = loadRegistry(registryFile).models.get("tiny-bert-reranker")!;
+  const spec = loadCatalog(registryFile).models.get("tiny-bert-reranker")!;
   const tensor = (name: string, datatype: string, shape: number[]) => ({ name, datatype, shape });
   const metadata = {
     name: "tiny-bert-reranker",

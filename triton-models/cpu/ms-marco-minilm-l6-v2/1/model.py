@@ -1,0 +1,1 @@
+../../../python/onnx_reranker.py
