@@ -15,11 +15,12 @@ import { credentials, Metadata } from "@grpc/grpc-js";
 import { planBatches } from "../src/batching/plan.js";
 import { loadConfig } from "../src/config/config.js";
 import { packageRoot } from "../src/config/paths.js";
-import { RerankServiceClient, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
+import { RerankRequest, RerankServiceClient, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
 import { familyOf, loadRegistry } from "../src/models/registry.js";
 import { ModelScorer } from "../src/models/scorer.js";
 import { TokenizerPool } from "../src/models/tokenization/pool.js";
-import { TritonClient } from "../src/triton/client.js";
+import { GatewayMetrics } from "../src/observability/metrics.js";
+import { TritonEndpoints } from "../src/triton/endpoints.js";
 import { loadBeir } from "./beir.js";
 import { percentile, printTable, seededRandom } from "./stats.js";
 
@@ -35,7 +36,7 @@ const sizes = [
 const dataset = loadBeir(beirDir);
 const registry = loadRegistry(config.registryFile, config.serving);
 const spec = registry.models.get(process.env.RERANK_MODEL ?? registry.defaultModel)!;
-const triton = new TritonClient(config.tritonUrl, config.maxMessageBytes);
+const triton = new TritonEndpoints(config.tritonUrls, config.maxMessageBytes, new GatewayMetrics());
 const tokenizers = new TokenizerPool(config.tokenizerThreads);
 const scorer = new ModelScorer(spec, config.tokenizerDir, tokenizers, triton);
 const gateway = new RerankServiceClient(gatewayAddress, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
@@ -50,7 +51,7 @@ function drawRequest(count: number): { query: string; documents: string[] } {
 function viaGateway(query: string, documents: string[]): Promise<RerankResponse> {
   return new Promise((resolve, reject) =>
     gateway.rerank(
-      { query, documents, model: spec.name, topN: 0, returnDocuments: false, truncate: true, rawScores: false },
+      RerankRequest.fromPartial({ query, documents, model: spec.name, truncate: true }),
       new Metadata(),
       { deadline: Date.now() + 120_000 },
       (error, response) => (error ? reject(error) : resolve(response)),
@@ -126,7 +127,7 @@ async function measureTokenization() {
 
 async function main(): Promise<void> {
   console.log(
-    `model ${spec.name} via gateway ${gatewayAddress} and Triton ${config.tritonUrl}; ${cpus().length} CPUs (${cpus()[0]?.model})`,
+    `model ${spec.name} via gateway ${gatewayAddress} and Triton ${config.tritonUrls.join(", ")}; ${cpus().length} CPUs (${cpus()[0]?.model})`,
   );
   const latency = await measureLatency();
   console.log("\nRerank latency (ms): gateway end to end vs the same tensors sent straight to Triton");

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { RerankServiceClient, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
+import { RerankRequest, RerankServiceClient, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
 import { loadBeir, loadQrels } from "./beir.js";
 import { Bm25Index } from "./bm25.js";
 import { mrrAt, ndcgAt, recallAt } from "./metrics.js";
@@ -29,7 +29,7 @@ const client = new RerankServiceClient(options.address!, credentials.createInsec
 function rerank(query: string, documents: string[]): Promise<RerankResponse> {
   return new Promise((resolve, reject) =>
     client.rerank(
-      { query, documents, model: options.model!, topN: 0, returnDocuments: false, truncate: true, rawScores: false },
+      RerankRequest.fromPartial({ query, documents, model: options.model!, truncate: true }),
       new Metadata(),
       { deadline: Date.now() + 300_000 },
       (error, response) => (error ? reject(error) : resolve(response)),

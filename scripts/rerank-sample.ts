@@ -6,19 +6,16 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { packageRoot } from "../src/config/paths.js";
-import { RerankServiceClient, type RerankRequest, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
+import { RerankServiceClient, RerankRequest, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
 
 const address = process.argv[2] ?? process.env.RERANK_ADDRESS ?? "127.0.0.1:50051";
 const sample = JSON.parse(readFileSync(join(packageRoot(), "examples/sample-request.json"), "utf8"));
-const request: RerankRequest = {
+const request = RerankRequest.fromPartial({
   query: sample.query,
   documents: sample.documents,
   model: process.env.RERANK_MODEL ?? "",
-  topN: 0,
   returnDocuments: true,
-  truncate: false,
-  rawScores: false,
-};
+});
 
 const client = new RerankServiceClient(address, credentials.createInsecure());
 client.rerank(request, new Metadata(), { deadline: Date.now() + 30_000 }, (error, response?: RerankResponse) => {

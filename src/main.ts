@@ -8,8 +8,9 @@ import { deployable, loadRegistry, type ModelSpec } from "./models/registry.js";
 import { ModelScorer } from "./models/scorer.js";
 import { TokenizerPool } from "./models/tokenization/pool.js";
 import { log } from "./observability/logger.js";
+import { GatewayMetrics } from "./observability/metrics.js";
 import { Router } from "./routing/router.js";
-import { TritonClient } from "./triton/client.js";
+import { TritonEndpoints } from "./triton/endpoints.js";
 import { GATEWAY_HEALTH_SERVICE, ModelReadiness } from "./triton/readiness.js";
 
 async function main(): Promise<void> {
@@ -26,7 +27,8 @@ async function main(): Promise<void> {
       tokenizer: tokenizerFile(spec),
     });
   }
-  const triton = new TritonClient(config.tritonUrl, config.maxMessageBytes);
+  const metrics = new GatewayMetrics();
+  const triton = new TritonEndpoints(config.tritonUrls, config.maxMessageBytes, metrics);
   const tokenizers = new TokenizerPool(config.tokenizerThreads);
   const scorers = new Map(
     [...registry.models.values()].map((spec) => [spec.name, new ModelScorer(spec, config.tokenizerDir, tokenizers, triton)]),
@@ -41,16 +43,20 @@ async function main(): Promise<void> {
   await readiness.refresh();
   readiness.start(config.readinessPollMs);
 
+  const router = new Router(scorers, metrics);
+  const metricsServer = await metrics.serve(config.metricsListen);
   const { server, port } = await startApiServer(config, health, {
     registry,
-    router: new Router(scorers),
+    router,
     readiness,
+    metrics,
     maxDocuments: config.maxDocuments,
     defaultTimeoutMs: config.defaultTimeoutMs,
   });
   log.info("rerank-gateway listening", {
     address: config.listenAddress.replace(/:\d+$/, `:${port}`),
-    triton: config.tritonUrl,
+    triton: config.tritonUrls,
+    metricsPort: metricsServer.port,
     models: [...registry.models.keys()],
     defaultModel: registry.defaultModel,
   });
@@ -59,6 +65,8 @@ async function main(): Promise<void> {
     log.info("shutting down", { signal });
     health.setStatus("", "NOT_SERVING");
     readiness.stop();
+    router.shutdown();
+    metricsServer.server.close();
     server.tryShutdown(() => {
       void tokenizers.close().finally(() => {
         triton.close();

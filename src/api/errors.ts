@@ -5,6 +5,8 @@ export class GatewayError extends Error {
   constructor(
     readonly code: status,
     message: string,
+    /** Sent as response trailers, e.g. a retry hint with RESOURCE_EXHAUSTED. */
+    readonly trailers: Record<string, string> = {},
   ) {
     super(message);
     this.name = "GatewayError";

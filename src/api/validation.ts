@@ -12,6 +12,7 @@ export interface ValidRerank {
   returnDocuments: boolean;
   truncate: boolean;
   rawScores: boolean;
+  disableFallback: boolean;
 }
 
 const isBlank = (text: string) => text.trim().length === 0;
@@ -37,5 +38,6 @@ export function validateRerank(request: RerankRequest, registry: Registry, maxDo
     returnDocuments: request.returnDocuments,
     truncate: request.truncate,
     rawScores: request.rawScores,
+    disableFallback: request.disableFallback,
   };
 }

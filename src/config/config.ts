@@ -7,8 +7,10 @@ import { packageRoot } from "./paths.js";
 export interface GatewayConfig {
   /** host:port the gRPC API listens on. */
   listenAddress: string;
-  /** Triton's gRPC endpoint (host:port). */
-  tritonUrl: string;
+  /** Triton's gRPC endpoints (host:port), one per replica. */
+  tritonUrls: string[];
+  /** host:port of the Prometheus /metrics endpoint. */
+  metricsListen: string;
   /** The model registry file: the single source of truth for every model served. */
   registryFile: string;
   /** Which of the registry's models this gateway serves. */
@@ -59,7 +61,11 @@ function servingFrom(env: NodeJS.ProcessEnv): ServingSelection {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   return {
     listenAddress: env.RERANK_LISTEN ?? "0.0.0.0:50051",
-    tritonUrl: env.TRITON_GRPC_URL ?? "127.0.0.1:8001",
+    tritonUrls: (env.TRITON_GRPC_URL ?? "127.0.0.1:8001")
+      .split(",")
+      .map((url) => url.trim())
+      .filter(Boolean),
+    metricsListen: env.RERANK_METRICS_LISTEN ?? "0.0.0.0:9464",
     registryFile: pathFrom(env, "RERANK_REGISTRY", "src/models/registry.json"),
     serving: servingFrom(env),
     tokenizerDir: pathFrom(env, "RERANK_TOKENIZER_DIR", "tokenizers"),

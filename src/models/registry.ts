@@ -18,6 +18,31 @@ export interface TritonBinding {
   maxQueueDelayMicroseconds: number;
 }
 
+/** How the routing stage protects a model; every field has a default (DEFAULT_ROUTING). */
+export interface RoutingSettings {
+  /** A call slower than this counts as a failure and the request moves on to the fallback. */
+  latencyBudgetMs: number;
+  /** The breaker opens when this share of calls in the rolling window failed... */
+  errorThresholdPercentage: number;
+  /** ...once the window holds at least this many calls. */
+  volumeThreshold: number;
+  /** Rolling window of the breaker's statistics. */
+  rollingWindowMs: number;
+  /** An open breaker lets one probe through (half-open) after this long. */
+  resetTimeoutMs: number;
+  /** Most (query, document) pairs in flight at once; more is routed to the fallback, not queued. */
+  capacityPairs: number;
+}
+
+export const DEFAULT_ROUTING: RoutingSettings = {
+  latencyBudgetMs: 2_000,
+  errorThresholdPercentage: 50,
+  volumeThreshold: 5,
+  rollingWindowMs: 10_000,
+  resetTimeoutMs: 5_000,
+  capacityPairs: 2_048,
+};
+
 /** One model as the registry file declares it: the single source of truth for the gateway, Triton configs and tests. */
 export interface ModelSpec {
   name: string;
@@ -39,6 +64,8 @@ export interface ModelSpec {
   fallback: string | null;
   /** The Triton model repositories it is generated for. */
   targets: Target[];
+  /** Breaker, latency budget and capacity; omitted fields take DEFAULT_ROUTING. */
+  routing: RoutingSettings;
   triton: TritonBinding;
 }
 
@@ -90,6 +117,9 @@ function checkModel(model: ModelSpec, fail: (problem: string) => never): void {
   if (model.queryMaxLength !== undefined && !(Number.isInteger(model.queryMaxLength) && model.queryMaxLength < model.maxLength)) {
     fail(`${where}: queryMaxLength must be an integer below maxLength`);
   }
+  for (const [key, value] of Object.entries(model.routing)) {
+    if (!(Number.isFinite(value) && value > 0)) fail(`${where}: routing.${key} must be a positive number`);
+  }
   const width = model.triton?.outputWidth ?? 1;
   if ((FAMILIES[model.family].output === "logit") !== (width === 1)) {
     fail(
@@ -133,7 +163,8 @@ export function loadCatalog(file: string): ModelCatalog {
   }
   if (!Array.isArray(raw.models) || raw.models.length === 0) fail("no models");
   const models = new Map<string, ModelSpec>();
-  for (const model of raw.models ?? []) {
+  for (const declared of raw.models ?? []) {
+    const model = { ...declared, routing: { ...DEFAULT_ROUTING, ...declared.routing } };
     checkModel(model, fail);
     if (models.has(model.name)) fail(`model "${model.name}" is declared twice`);
     models.set(model.name, model);

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { invalidArgument } from "../api/errors.js";
 import { planBatches } from "../batching/plan.js";
-import type { TritonClient } from "../triton/client.js";
+import type { TritonEndpoints } from "../triton/endpoints.js";
 import { familyOf, type ModelSpec } from "./registry.js";
 import type { EncodedBatch } from "./tokenization/encoded-batch.js";
 import type { TokenizationSpec } from "./tokenization/encoder.js";
@@ -53,7 +53,7 @@ export class ModelScorer {
     readonly spec: ModelSpec,
     tokenizerDir: string,
     private readonly tokenizers: TokenizerPool,
-    private readonly triton: TritonClient,
+    private readonly triton: TritonEndpoints,
   ) {
     this.tokenization = {
       tokenizerFile: join(tokenizerDir, spec.tokenizer),

@@ -81,7 +81,8 @@ export class TritonClient {
       modelName: model,
       modelVersion: "",
       id: "",
-      parameters: {},
+      // Triton drops a request still queued when its remaining time is up (where the model's queue policy allows).
+      parameters: { timeout: { int64Param: Math.max(1, (bounds.deadline.getTime() - Date.now()) * 1000) } },
       inputs: inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape, parameters: {}, contents: undefined })),
       outputs: [{ name: output, parameters: {} }],
       rawInputContents: inputs.map((input) => input.data),

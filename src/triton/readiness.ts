@@ -1,7 +1,7 @@
 import type { HealthImplementation } from "grpc-health-check";
 import { log } from "../observability/logger.js";
 import type { ModelSpec, Registry } from "../models/registry.js";
-import type { TritonClient } from "./client.js";
+import type { TritonEndpoints } from "./endpoints.js";
 import { findMismatches } from "./model-check.js";
 
 /** The gRPC health service name of the whole gateway; each model is also a health service, under its own name. */
@@ -17,7 +17,7 @@ export class ModelReadiness {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly triton: TritonClient,
+    private readonly triton: TritonEndpoints,
     private readonly registry: Registry,
     private readonly health: HealthImplementation,
     private readonly onMismatch: (problems: string[]) => void,
@@ -29,6 +29,7 @@ export class ModelReadiness {
 
   /** One round of checks; start() repeats it. Exposed so start-up can wait for the first round. */
   async refresh(): Promise<void> {
+    await this.triton.probe({ deadline: new Date(Date.now() + 2_000) });
     await Promise.all([...this.registry.models.values()].map((spec) => this.refreshModel(spec)));
     const overall = this.isReady(this.registry.defaultModel) ? "SERVING" : "NOT_SERVING";
     this.health.setStatus("", overall);

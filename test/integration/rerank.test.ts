@@ -116,7 +116,7 @@ describe("ListModels", () => {
       family: "bert",
       maxLength: 512,
       ready: true,
-      fallback: "",
+      fallback: "all-minilm-l6-v2",
       isDefault: false,
     });
     expect(models.filter((model) => model.isDefault).map((model) => model.name)).toEqual(["all-minilm-l6-v2"]);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   RerankServiceClient,
-  type RerankRequest,
+  RerankRequest,
   type RerankResponse,
   type ListModelsResponse,
 } from "../../src/gen/rerank/v1/rerank.js";
@@ -15,6 +15,8 @@ const root = join(import.meta.dirname, "..", "..");
 
 export interface RunningGateway {
   address: string;
+  /** http://127.0.0.1:<port>/metrics */
+  metricsUrl: string;
   client: RerankServiceClient;
   rerank(request: Partial<RerankRequest>, options?: { deadlineMs?: number }): Promise<RerankResponse>;
   listModels(): Promise<ListModelsResponse>;
@@ -30,6 +32,7 @@ export async function startGateway(env: Record<string, string>): Promise<Running
       ...process.env,
       RERANK_LISTEN: address,
       RERANK_READINESS_POLL_MS: "500",
+      RERANK_METRICS_LISTEN: "127.0.0.1:0",
       RERANK_TOKENIZER_DIR: inject("tokenizerDir"),
       ...env,
     },
@@ -44,23 +47,16 @@ export async function startGateway(env: Record<string, string>): Promise<Running
     child.once("exit", (code) => reject(new Error(`gateway exited with ${code} before listening:\n${output}`)));
   });
   await listening;
+  const metricsPort = /"metricsPort":(\d+)/.exec(output)?.[1];
   const client = new RerankServiceClient(address, credentials.createInsecure());
-  const request: RerankRequest = {
-    query: "",
-    documents: [],
-    model: "",
-    topN: 0,
-    returnDocuments: false,
-    truncate: false,
-    rawScores: false,
-  };
   return {
     address,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     client,
     rerank: (partial, options = {}) =>
       new Promise((resolve, reject) =>
         client.rerank(
-          { ...request, ...partial },
+          RerankRequest.fromPartial(partial),
           new Metadata(),
           { deadline: Date.now() + (options.deadlineMs ?? 30_000) },
           (error, response) => (error ? reject(error) : resolve(response)),

@@ -4,20 +4,12 @@ import { describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/api/errors.js";
 import { rank } from "../../src/api/ranking.js";
 import { validateRerank } from "../../src/api/validation.js";
-import type { RerankRequest } from "../../src/gen/rerank/v1/rerank.js";
+import { RerankRequest } from "../../src/gen/rerank/v1/rerank.js";
 import { loadRegistry } from "../../src/models/registry.js";
 import { toScores } from "../../src/models/score-heads.js";
 
 const registry = loadRegistry(join(import.meta.dirname, "../../src/models/registry.json"), { target: "cpu" });
-const base: RerankRequest = {
-  query: "q",
-  documents: ["a", "b"],
-  model: "",
-  topN: 0,
-  returnDocuments: false,
-  truncate: false,
-  rawScores: false,
-};
+const base = RerankRequest.fromPartial({ query: "q", documents: ["a", "b"] });
 
 function rejection(request: Partial<RerankRequest>): GatewayError {
   try {

@@ -1,0 +1,82 @@
+import { createServer, type Server } from "node:http";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { log } from "./logger.js";
+
+/** Prometheus metrics of the gateway, served on HTTP /metrics. */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  /** Rerank calls by the model that scored them (or was asked for, on failure) and their gRPC status. */
+  readonly requests = new Counter({
+    name: "rerank_requests_total",
+    help: "Rerank requests by model and gRPC status code",
+    labelNames: ["model", "code"] as const,
+    registers: [this.registry],
+  });
+
+  /** Latency per stage: tokenize, infer (Triton, all batches), total (the whole request). */
+  readonly stageSeconds = new Histogram({
+    name: "rerank_stage_duration_seconds",
+    help: "Time per request stage (tokenize, infer, total) by model",
+    labelNames: ["model", "stage"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly fallbacks = new Counter({
+    name: "rerank_fallbacks_total",
+    help: "Requests scored by a fallback model, by requested model, serving model and reason",
+    labelNames: ["from", "to", "reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly breakerState = new Gauge({
+    name: "rerank_breaker_state",
+    help: "Circuit breaker state per model: 0 closed, 1 half-open, 2 open",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+
+  readonly pairsInFlight = new Gauge({
+    name: "rerank_pairs_in_flight",
+    help: "(query, document) pairs being scored per model",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+
+  readonly endpointUp = new Gauge({
+    name: "rerank_triton_endpoint_up",
+    help: "1 when the Triton endpoint is taking requests, 0 while it is ejected",
+    labelNames: ["endpoint"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Serves /metrics on `address` (host:port); resolves with the bound port. */
+  serve(address: string): Promise<{ server: Server; port: number }> {
+    const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+    const server = createServer((request, response) => {
+      if (request.url !== "/metrics") {
+        response.writeHead(404).end();
+        return;
+      }
+      this.registry.metrics().then(
+        (text) => response.writeHead(200, { "content-type": this.registry.contentType }).end(text),
+        (error: Error) => {
+          log.error("metrics collection failed", { error: error.message });
+          response.writeHead(500).end();
+        },
+      );
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        const bound = server.address();
+        resolve({ server, port: typeof bound === "object" && bound ? bound.port : port });
+      });
+    });
+  }
+}
