@@ -14,6 +14,9 @@
 #   --run-dir DIR           TRITON_RUN_DIR           .run/triton  (triton.pid, triton.log, server.env)
 #   --timeout SECONDS       TRITON_START_TIMEOUT     120          (readiness wait of start)
 # Other environment: TRITON_LOG_VERBOSE (default 0), TRITON_STOP_GRACE_SECONDS (default 20).
+# Tests only: RERANK_FAULT_INJECTION_DIR (an absolute path) reaches the python models through tritonserver's
+# inherited environment and lets a test slow down or fail a model while it runs (triton-models/python/
+# onnx_reranker.py, FaultInjection). Production never sets it.
 # Relative paths are taken from the caller's directory; the defaults from the repository root.
 # Servers listen on 127.0.0.1 only. Several may run at once with distinct ports and run dirs.
 set -euo pipefail
@@ -65,7 +68,8 @@ running_pid() {
   [[ -f "$pid_file" ]] || return 1
   local pid
   pid="$(cat "$pid_file")"
-  [[ "$(ps -o comm= -p "$pid" 2>/dev/null)" == tritonserver ]] && printf '%s\n' "$pid"
+  # A killed server stays a zombie where PID 1 does not reap orphans (containers): that is not running.
+  [[ "$(ps -o comm=,stat= -p "$pid" 2>/dev/null)" =~ ^tritonserver\ +[^Z\ ] ]] && printf '%s\n' "$pid"
 }
 
 http_ok() { curl --silent --fail --output /dev/null --max-time 2 "http://$LOOPBACK:$1$2"; }

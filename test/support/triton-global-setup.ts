@@ -3,6 +3,7 @@
  * on free ports and its own run folder, serving every CPU model with weights, and always stops it afterwards.
  */
 import { execFileSync } from "node:child_process";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { freePort } from "./ports.js";
@@ -16,6 +17,8 @@ declare module "vitest" {
     tritonEnv: Record<string, string>;
     /** RERANK_TOKENIZER_DIR holding every CPU model's tokenizer. */
     tokenizerDir: string;
+    /** RERANK_FAULT_INJECTION_DIR of the Triton process: <model>.json there slows or fails that model. */
+    faultDir: string;
   }
 }
 
@@ -29,7 +32,11 @@ export default async function setup(project: TestProject): Promise<() => void> {
     TRITON_GRPC_PORT: String(await freePort()),
     TRITON_HTTP_PORT: String(await freePort()),
     TRITON_METRICS_PORT: String(await freePort()),
+    RERANK_FAULT_INJECTION_DIR: join(root, ".run", "test-faults"),
   };
+  rmSync(env.RERANK_FAULT_INJECTION_DIR, { recursive: true, force: true });
+  mkdirSync(env.RERANK_FAULT_INJECTION_DIR, { recursive: true });
+  project.provide("faultDir", env.RERANK_FAULT_INJECTION_DIR);
   project.provide("tokenizerDir", buildTestTokenizers());
   triton("start", env);
   project.provide("tritonGrpcUrl", `127.0.0.1:${env.TRITON_GRPC_PORT}`);
