@@ -45,8 +45,8 @@ const FINAL_CODES = new Set<status>([status.INVALID_ARGUMENT, status.CANCELLED, 
  * The routing stage: walks the requested model's fallback chain (registry `fallback`, served models only) and
  * lets the first model that can take the request score it. A model is passed over while its breaker is open,
  * while it is at capacity (load shedding before anything fails), or when its call fails or runs past its
- * latency budget with time left on the client's deadline. When every model of the chain is at capacity the
- * request gets RESOURCE_EXHAUSTED at once, with a retry hint, instead of waiting into a timeout.
+ * latency budget with time left on the client's deadline. When no model of the chain can take the request and
+ * some are at capacity, it gets RESOURCE_EXHAUSTED at once, with a retry hint, instead of waiting into a timeout.
  */
 export class Router {
   private readonly models = new Map<string, GuardedModel>();
@@ -85,7 +85,8 @@ export class Router {
     const chain = request.disableFallback ? [request.model] : this.chainOf(request.model);
     let reason = DegradedReason.DEGRADED_REASON_UNSPECIFIED;
     let lastFailure: GatewayError | undefined;
-    let allAtCapacity = true;
+    let overCapacity = false;
+    let attempted = false;
     const passOver = (why: DegradedReason, failure: GatewayError) => {
       if (reason === DegradedReason.DEGRADED_REASON_UNSPECIFIED) reason = why;
       lastFailure = failure;
@@ -94,7 +95,6 @@ export class Router {
     for (const name of chain) {
       const { scorer, breaker, capacity } = this.models.get(name)!;
       if (breaker.refusing) {
-        allAtCapacity = false;
         passOver(
           DegradedReason.DEGRADED_REASON_BREAKER_OPEN,
           new GatewayError(status.UNAVAILABLE, `model ${name}: circuit breaker open`),
@@ -103,13 +103,14 @@ export class Router {
       }
       const pairs = request.documents.length;
       if (!capacity.tryAcquire(pairs)) {
+        overCapacity = true;
         passOver(
           DegradedReason.DEGRADED_REASON_OVER_CAPACITY,
           new GatewayError(status.RESOURCE_EXHAUSTED, `model ${name} is at capacity (${capacity.limit} pairs in flight)`),
         );
         continue;
       }
-      allAtCapacity = false;
+      attempted = true;
       this.metrics.pairsInFlight.set({ model: name }, capacity.pairsInFlight);
       try {
         const scored = await breaker.run((budgetSignal) =>
@@ -132,12 +133,14 @@ export class Router {
       if (Date.now() >= request.deadline.getTime()) break;
     }
 
-    if (allAtCapacity) {
+    // Nothing could even be tried and part of the chain is full: shed load with a retry hint, so clients back
+    // off rather than pile on (an all-open chain is UNAVAILABLE instead: waiting will not help soon).
+    if (!attempted && overCapacity) {
       // The chain's tightest latency budget is how soon capacity is likely to free up.
       const retryMs = Math.min(...chain.map((name) => this.models.get(name)!.scorer.spec.routing.latencyBudgetMs));
       throw new GatewayError(
         status.RESOURCE_EXHAUSTED,
-        `every model of the chain ${chain.join(" -> ")} is at capacity; retry in ${retryMs} ms`,
+        `every model of the chain ${chain.join(" -> ")} is at capacity or refusing calls; retry in ${retryMs} ms`,
         { "retry-after-ms": String(retryMs), "grpc-retry-pushback-ms": String(retryMs) },
       );
     }
