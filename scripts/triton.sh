@@ -184,20 +184,20 @@ start() {
 
 stop() {
   local pid
-  if ! pid="$(running_pid)"; then
-    rm -f "$pid_file"
+  if pid="$(running_pid)"; then
+    log "stopping tritonserver (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + ${TRITON_STOP_GRACE_SECONDS:-20}))
+    while running_pid >/dev/null && ((SECONDS < deadline)); do
+      sleep 0.2
+    done
+    running_pid >/dev/null && log "still running after the grace period: killing"
+  else
     log "not running"
-    return
   fi
-  log "stopping tritonserver (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  local deadline=$((SECONDS + ${TRITON_STOP_GRACE_SECONDS:-20}))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
-    sleep 0.2
-  done
-  kill -0 "$pid" 2>/dev/null && log "still running after the grace period: killing"
-  # The whole group: the server if it is still there, and any python stub it left behind.
-  kill -KILL -- "-$pid" 2>/dev/null || true
+  # The whole process group (the server runs under setsid): the server if it is still there, and any python
+  # stub it left behind, also after a crash or kill -9 of the server.
+  [[ -f "$pid_file" ]] && { kill -KILL -- "-$(cat "$pid_file")" 2>/dev/null || true; }
   rm -f "$pid_file"
   log "stopped"
 }
