@@ -17,7 +17,7 @@ For each it writes
     model.py symlink to triton-models/python/onnx_reranker.py,
 and prints each ONNX file's size and sha256: two runs print the same.
 
-Dev-only: /work/venvs/dev/bin/python-style interpreter with torch, transformers, onnx, onnxruntime, tokenizers.
+Dev-only: a Python with scripts/requirements-dev.txt (torch, transformers, onnx, onnxruntime, tokenizers).
   python scripts/build_test_models.py [--model NAME ...] [--checkpoints-dir DIR]
 """
 

@@ -31,7 +31,7 @@ FlagReranker's own v5 path (FlagEmbedding/utils/tokenizer_compat.py prepare_for_
 decodes the already tokenized query and passage back to text and re-encodes them as a pair; that round trip is
 what the reference really feeds and what the goldens record.
 
-Dev-only: run with /work/venvs/dev/bin/python after scripts/build_test_tokenizers.py, scripts/build_test_models.py
+Dev-only: run with a Python that has scripts/requirements-dev.txt, after scripts/build_test_tokenizers.py, scripts/build_test_models.py
 and scripts/setup.sh (all-MiniLM-L6-v2 checkpoint) + scripts/export_minilm_numpy.py:
   python scripts/make_goldens.py [--model NAME ...]
 """
