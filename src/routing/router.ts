@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { GatewayError, notFound } from "../api/errors.js";
+import { GatewayError } from "../api/errors.js";
 import { DegradedReason } from "../gen/rerank/v1/rerank.js";
 import type { ModelScorer, ScoredPairs } from "../models/scorer.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
@@ -7,7 +7,7 @@ import { PairCapacity } from "./capacity.js";
 import { LatencyBudgetExceeded, ModelBreaker, type BreakerState } from "./breaker.js";
 
 export interface RouteRequest {
-  /** The model asked for (already resolved to the default when the request named none). */
+  /** A served model (validation resolved the default and rejected unknown names). */
   model: string;
   query: string;
   documents: string[];
@@ -66,7 +66,7 @@ export class Router {
   }
 
   /** The model and the served models it falls back to, in order. */
-  chainOf(model: string): string[] {
+  private chainOf(model: string): string[] {
     const chain: string[] = [];
     for (
       let next: string | null = model;
@@ -79,9 +79,6 @@ export class Router {
   }
 
   async score(request: RouteRequest): Promise<Routed> {
-    if (!this.models.has(request.model)) {
-      throw notFound(`model "${request.model}" is not served here; available models: ${[...this.models.keys()].join(", ")}`);
-    }
     const chain = request.disableFallback ? [request.model] : this.chainOf(request.model);
     let reason = DegradedReason.DEGRADED_REASON_UNSPECIFIED;
     let lastFailure: GatewayError | undefined;
