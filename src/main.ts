@@ -1,11 +1,10 @@
 import { existsSync } from "node:fs";
 import { endianness } from "node:os";
-import { join } from "node:path";
 import { HealthImplementation } from "grpc-health-check";
 import { startApiServer } from "./api/server.js";
 import { loadConfig } from "./config/config.js";
 import { deployable, loadRegistry, type ModelSpec } from "./models/registry.js";
-import { ModelScorer } from "./models/scorer.js";
+import { ModelScorer, tokenizerFileOf } from "./models/scorer.js";
 import { TokenizerPool } from "./models/tokenization/pool.js";
 import { log } from "./observability/logger.js";
 import { GatewayMetrics } from "./observability/metrics.js";
@@ -17,7 +16,7 @@ async function main(): Promise<void> {
   // Triton's raw tensor contents are little-endian; batching writes them with native typed arrays.
   if (endianness() !== "LE") throw new Error("rerank-gateway needs a little-endian CPU");
   const config = loadConfig();
-  const tokenizerFile = (spec: ModelSpec) => join(config.tokenizerDir, spec.tokenizer);
+  const tokenizerFile = (spec: ModelSpec) => tokenizerFileOf(config.tokenizerDir, spec);
   const { registry, skipped } = deployable(loadRegistry(config.registryFile, config.serving), config.serving, (spec) =>
     existsSync(tokenizerFile(spec)),
   );

@@ -28,6 +28,11 @@ export interface ScoredPairs {
   inferenceMs: number;
 }
 
+/** Where a model's tokenizer file is: the registry's path, under the configured tokenizer folder. */
+export function tokenizerFileOf(tokenizerDir: string, spec: ModelSpec): string {
+  return join(tokenizerDir, spec.tokenizer);
+}
+
 /** Cosine of row 0 (the query) with every other row; the model's embeddings are already L2-normalized. */
 function cosineToQuery(embeddings: Float32Array, width: number): Float32Array {
   const rows = embeddings.length / width;
@@ -56,7 +61,7 @@ export class ModelScorer {
     private readonly triton: TritonEndpoints,
   ) {
     this.tokenization = {
-      tokenizerFile: join(tokenizerDir, spec.tokenizer),
+      tokenizerFile: tokenizerFileOf(tokenizerDir, spec),
       template: spec.family,
       maxLength: spec.maxLength,
       truncation: spec.truncation,

@@ -62,7 +62,7 @@ export class TritonEndpoints {
       this.endpoints
         .filter((endpoint) => endpoint.ejectedUntil > 0)
         .map(async (endpoint) => {
-          if (await endpoint.client.serverReady(bounds).catch(() => false)) this.setHealthy(endpoint, true);
+          if (await endpoint.client.serverReady(bounds).catch(() => false)) this.readmit(endpoint);
         }),
     );
   }
@@ -87,24 +87,30 @@ export class TritonEndpoints {
       if (failure !== undefined && (Date.now() >= bounds.deadline.getTime() || bounds.signal?.aborted)) break;
       try {
         const result = await call(endpoint.client);
-        if (endpoint.ejectedUntil > 0) this.setHealthy(endpoint, true);
+        this.readmit(endpoint);
         return result;
       } catch (error) {
         failure = error;
         if (!(error instanceof GatewayError && error.code === status.UNAVAILABLE)) throw error;
-        if (this.endpoints.length > 1) this.setHealthy(endpoint, false);
+        if (this.endpoints.length > 1) this.eject(endpoint);
       }
     }
     throw failure;
   }
 
-  private setHealthy(endpoint: Endpoint, healthy: boolean): void {
-    if (healthy === (endpoint.ejectedUntil === 0)) {
-      if (!healthy) endpoint.ejectedUntil = Date.now() + this.ejectMs;
-      return;
-    }
-    endpoint.ejectedUntil = healthy ? 0 : Date.now() + this.ejectMs;
-    this.metrics.endpointUp.set({ endpoint: endpoint.client.url }, healthy ? 1 : 0);
-    log.warn(healthy ? "Triton endpoint back in rotation" : "Triton endpoint ejected", { endpoint: endpoint.client.url });
+  /** Takes the endpoint out of rotation for ejectMs (again, if it already was). */
+  private eject(endpoint: Endpoint): void {
+    const wasHealthy = endpoint.ejectedUntil === 0;
+    endpoint.ejectedUntil = Date.now() + this.ejectMs;
+    if (!wasHealthy) return;
+    this.metrics.endpointUp.set({ endpoint: endpoint.client.url }, 0);
+    log.warn("Triton endpoint ejected", { endpoint: endpoint.client.url });
+  }
+
+  private readmit(endpoint: Endpoint): void {
+    if (endpoint.ejectedUntil === 0) return;
+    endpoint.ejectedUntil = 0;
+    this.metrics.endpointUp.set({ endpoint: endpoint.client.url }, 1);
+    log.warn("Triton endpoint back in rotation", { endpoint: endpoint.client.url });
   }
 }
