@@ -14,10 +14,11 @@ import { freePort } from "../support/ports.js";
 const root = join(import.meta.dirname, "..", "..");
 const registry = JSON.parse(readFileSync(join(root, "src/models/registry.json"), "utf8"));
 
-/** A registry file like the shipped one, with tiny-bert-reranker's Triton binding changed. */
-function registryWith(triton: Record<string, unknown>): string {
+/** A registry file like the shipped one, with tiny-bert-reranker's entry changed. */
+function registryWith(change: Record<string, unknown>, triton: Record<string, unknown> = {}): string {
   const changed = structuredClone(registry);
   const model = changed.models.find((m: { name: string }) => m.name === "tiny-bert-reranker");
+  Object.assign(model, change);
   model.triton = { ...model.triton, ...triton };
   const file = join(mkdtempSync(join(tmpdir(), "rerank-registry-")), "registry.json");
   writeFileSync(file, JSON.stringify(changed));
@@ -41,7 +42,7 @@ describe("when Triton cannot serve", () => {
   it("model not loaded in Triton: UNAVAILABLE naming the endpoint and the model", async () => {
     const gateway = await startGateway({
       TRITON_GRPC_URL: inject("tritonGrpcUrl"),
-      RERANK_REGISTRY: registryWith({ model: "not-loaded" }),
+      RERANK_REGISTRY: registryWith({}, { model: "not-loaded" }),
       RERANK_MODELS: "tiny-bert-reranker",
     });
     try {
@@ -56,7 +57,7 @@ describe("when Triton cannot serve", () => {
   it("a registry that disagrees with Triton's model metadata stops start-up, naming both sides", async () => {
     const failure = startGateway({
       TRITON_GRPC_URL: inject("tritonGrpcUrl"),
-      RERANK_REGISTRY: registryWith({ output: "scores" }),
+      RERANK_REGISTRY: registryWith({}, { output: "scores" }),
       RERANK_MODELS: "tiny-bert-reranker",
     });
     await expect(failure).rejects.toThrow(/output scores: registry declares scores FP32 \[-1, 1\], Triton serves logits/);
@@ -64,6 +65,21 @@ describe("when Triton cannot serve", () => {
 });
 
 describe("limits", () => {
+  it("a query that leaves an only_second model no room for the document is INVALID_ARGUMENT, even with truncate", async () => {
+    const gateway = await startGateway({
+      TRITON_GRPC_URL: inject("tritonGrpcUrl"),
+      RERANK_REGISTRY: registryWith({ truncation: "only_second" }),
+      RERANK_MODELS: "tiny-bert-reranker",
+    });
+    try {
+      const error = await grpcError(gateway.rerank({ query: "word ".repeat(600), documents: ["d"], truncate: true }));
+      expect(error.code).toBe(status.INVALID_ARGUMENT);
+      expect(error.details).toMatch(/query has \d+ tokens, leaving no room for the document/);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   it("a message over the size limit is RESOURCE_EXHAUSTED", async () => {
     const gateway = await startGateway({ TRITON_GRPC_URL: inject("tritonGrpcUrl"), RERANK_MAX_MESSAGE_BYTES: String(64 * 1024) });
     try {

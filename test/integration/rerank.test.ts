@@ -95,6 +95,12 @@ describe("Rerank rejects bad input with a clear status", () => {
     ["an empty document", { query: "q", documents: ["a", ""] }, status.INVALID_ARGUMENT, /document 1 is empty/],
     ["a negative top_n", { query: "q", documents: ["a"], topN: -1 }, status.INVALID_ARGUMENT, /top_n must be >= 0/],
     [
+      "a query over the model's query limit, without truncate",
+      { query: words(200), documents: ["a"], model: "tiny-xlmr-reranker" },
+      status.INVALID_ARGUMENT,
+      /query: it is over model tiny-xlmr-reranker's limit of 96 query tokens/,
+    ],
+    [
       "an unknown model",
       { query: "q", documents: ["a"], model: "nope" },
       status.NOT_FOUND,

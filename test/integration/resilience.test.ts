@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { status } from "@grpc/grpc-js";
+import { Metadata, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { DegradedReason, type RerankResponse } from "../../src/gen/rerank/v1/rerank.js";
+import { DegradedReason, RerankRequest, type RerankResponse } from "../../src/gen/rerank/v1/rerank.js";
 import type { RoutingSettings } from "../../src/models/registry.js";
 import { clearFault, setFault } from "../support/faults.js";
 import { grpcError, startGateway, type RunningGateway } from "../support/gateway.js";
@@ -163,6 +163,29 @@ describe("overload", () => {
     );
     expect(error.code).toBe(status.DEADLINE_EXCEEDED);
     expect(Date.now() - started).toBeLessThan(400 + 250);
+  });
+});
+
+describe("cancellation", () => {
+  it("a client that cancels cancels the gateway's in-flight Triton call", async () => {
+    const gateway = await chainGateway({ latencyBudgetMs: 10_000 });
+    setFault(PRIMARY, { delay_ms: 3_000 });
+    const cancelled = () => metric(gateway, "rerank_requests_total", `model="${PRIMARY}",code="CANCELLED"`);
+    const call = gateway.client.rerank(
+      RerankRequest.fromPartial({ query, documents, model: PRIMARY, disableFallback: true }),
+      new Metadata(),
+      { deadline: Date.now() + 10_000 },
+      () => undefined,
+    );
+    await sleep(300);
+    call.cancel();
+    // Well before the model's 3 s would have finished, the gateway's Triton call ends as CANCELLED, not OK.
+    let count: number | undefined;
+    for (let attempt = 0; attempt < 20 && !count; attempt++) {
+      await sleep(50);
+      count = await cancelled();
+    }
+    expect(count).toBe(1);
   });
 });
 
