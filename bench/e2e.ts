@@ -1,5 +1,5 @@
 /**
- * End-to-end benchmark against a running stack (scripts/stack.sh up):
+ * End-to-end benchmark against a running stack (ops/stack.sh up):
  *  - Rerank latency p50/p95 through the gateway for 10, 100 and 1000 msmarco-5k passages;
  *  - the same pairs, tokenized beforehand, sent straight to Triton's ModelInfer: the gateway's added cost is
  *    the ratio of the two, measured in the same run;

@@ -198,7 +198,7 @@ describe("Triton replicas and restarts", () => {
       TRITON_METRICS_PORT: String(await freePort()),
     };
     const run = (...args: string[]) =>
-      execFileSync("bash", [join(root, "scripts/triton.sh"), ...args], { env: { ...process.env, ...env }, stdio: "inherit" });
+      execFileSync("bash", [join(root, "ops/triton.sh"), ...args], { env: { ...process.env, ...env }, stdio: "inherit" });
     const kill = () => {
       execFileSync("bash", ["-c", `kill -9 "$(cat "${env.TRITON_RUN_DIR}/triton.pid")"`]);
     };

@@ -1,5 +1,5 @@
 /**
- * Score parity through the whole product: every golden request (written by scripts/make_goldens.py from the
+ * Score parity through the whole product: every golden request (written by test/fixtures-build/make_goldens.py from the
  * reference library — sentence-transformers, mxbai-rerank, FlagEmbedding — run on the same weights) goes
  * through the gateway and the real Triton; each score must be within 1e-4 of the reference, in the same order.
  * Runs in the integration project, which owns the Triton process.

@@ -1,5 +1,5 @@
 /**
- * Every family's ids against the goldens of scripts/make_goldens.py: the ids each reference library
+ * Every family's ids against the goldens of test/fixtures-build/make_goldens.py: the ids each reference library
  * (CrossEncoder, MxbaiRerankV1 / V2, FlagReranker, FlagLLMReranker, SentenceTransformer) fed its model for the
  * same 64 (query, document) pairs, with its settings. The in-process PairEncoder, the code the pool's workers
  * run, must give exactly those ids and truncated flags; the built pool must give the same batches.
@@ -56,7 +56,7 @@ function qwen2TokenizerFile(): string {
   if (!qwen2File) {
     const source = requireFile(join(sharedData, "tokenizers", "qwen2"), "Qwen2 tokenizer test data (vocab.json, merges.txt)");
     scratchDir ??= mkdtempSync(join(tmpdir(), "template-ids-"));
-    runPython(join("scripts", "build_qwen2_tokenizer.py"), [source, join(scratchDir, "qwen2")]);
+    runPython(join("test", "fixtures-build", "build_qwen2_tokenizer.py"), [source, join(scratchDir, "qwen2")]);
     qwen2File = join(scratchDir, "qwen2", "tokenizer.json");
   }
   return qwen2File;
@@ -64,7 +64,7 @@ function qwen2TokenizerFile(): string {
 
 function tokenizerFileOf(golden: Golden): string {
   if (golden.tokenizer.startsWith("tokenizers/bert-base-uncased/")) {
-    // The golden names the product's copy (scripts/setup.sh) of this shared file.
+    // The golden names the product's copy (ops/setup.sh) of this shared file.
     return requireFile(bertTokenizerFile, "bert-base-uncased tokenizer");
   }
   if (golden.tokenizer.startsWith("test/fixtures/tokenizers/")) {

@@ -17,10 +17,7 @@ function requirePath(path: string, what: string): string {
 export function buildTestTokenizers(): string {
   const dir = join(root, ".run", "test-tokenizers");
   const sources: Record<string, string> = {
-    "bert-base-uncased": requirePath(
-      join(root, "tokenizers", "bert-base-uncased"),
-      "the product tokenizer (run scripts/setup.sh)",
-    ),
+    "bert-base-uncased": requirePath(join(root, "tokenizers", "bert-base-uncased"), "the product tokenizer (run ops/setup.sh)"),
   };
   const fixtures = join(root, "test", "fixtures", "tokenizers");
   for (const name of readdirSync(fixtures)) sources[name] = join(fixtures, name);
@@ -32,6 +29,6 @@ export function buildTestTokenizers(): string {
     join(sharedData, "tokenizers", "qwen2"),
     "the shared Qwen2 vocab.json + merges.txt (test data beside the project)",
   );
-  runPython(join("scripts", "build_qwen2_tokenizer.py"), [qwen2, join(dir, "qwen2")]);
+  runPython(join("test", "fixtures-build", "build_qwen2_tokenizer.py"), [qwen2, join(dir, "qwen2")]);
   return dir;
 }

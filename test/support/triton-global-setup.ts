@@ -23,7 +23,7 @@ declare module "vitest" {
 }
 
 function triton(command: "start" | "stop", env: Record<string, string>): void {
-  execFileSync("bash", [join(root, "scripts", "triton.sh"), command], { env: { ...process.env, ...env }, stdio: "inherit" });
+  execFileSync("bash", [join(root, "ops", "triton.sh"), command], { env: { ...process.env, ...env }, stdio: "inherit" });
 }
 
 export default async function setup(project: TestProject): Promise<() => void> {

@@ -36,7 +36,7 @@ import numpy as np
 import onnxruntime
 import triton_python_backend_utils as pb_utils
 
-# The ONNX inputs a cross-encoder export may have (scripts/export_onnx.py); padding writes pad_token_id into
+# The ONNX inputs a cross-encoder export may have (export/export_onnx.py); padding writes pad_token_id into
 # input_ids and 0 into the others.
 INPUT_ROLES = ("input_ids", "attention_mask", "token_type_ids")
 REQUIRED_INPUT_ROLES = ("input_ids", "attention_mask")

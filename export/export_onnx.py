@@ -24,8 +24,8 @@ The export is checked against the torch model (the reference's own forward: full
 positions) on a few padded inputs before the script succeeds.
 
 Dev-only (needs torch, transformers, onnx, onnxruntime): run it with the dev interpreter, e.g.
-  python scripts/export_onnx.py --checkpoint cross-encoder/ms-marco-MiniLM-L6-v2 --output model.onnx [--fp16]
-  python scripts/export_onnx.py --checkpoint mixedbread-ai/mxbai-rerank-base-v2 --output model.onnx --fp16
+  python export/export_onnx.py --checkpoint cross-encoder/ms-marco-MiniLM-L6-v2 --output model.onnx [--fp16]
+  python export/export_onnx.py --checkpoint mixedbread-ai/mxbai-rerank-base-v2 --output model.onnx --fp16
 """
 
 import argparse

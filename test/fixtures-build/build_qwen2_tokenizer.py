@@ -14,8 +14,8 @@ and copies the HF config files next to it, so both `tokenizers.Tokenizer.from_fi
 `transformers.AutoTokenizer.from_pretrained(OUTPUT_DIR)` load it.
 
 Needs only the `tokenizers` package (runs with the project venv's python; no torch):
-  python scripts/build_qwen2_tokenizer.py SHARED_QWEN2_DIR OUTPUT_DIR
-e.g. python scripts/build_qwen2_tokenizer.py ../shared/data/tokenizers/qwen2 .cache/tokenizers/qwen2
+  python test/fixtures-build/build_qwen2_tokenizer.py SHARED_QWEN2_DIR OUTPUT_DIR
+e.g. python test/fixtures-build/build_qwen2_tokenizer.py ../shared/data/tokenizers/qwen2 .cache/tokenizers/qwen2
 """
 
 import argparse

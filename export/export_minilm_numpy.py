@@ -10,10 +10,10 @@ Served contract (triton-models/python/onnx_reranker.py passes any float output t
   output   embedding: float32 [batch, hidden] (384); the score of a query/document pair is the dot product of
            their embeddings (= cosine similarity).
 Weights stay float32 (the real ones are not fp16-representable); the file is ~90 MB and never committed:
-scripts/setup.sh can run this with the project venv (needs numpy and onnx; safetensors is read directly).
-scripts/make_goldens.py (dev) checks the result against SentenceTransformer.encode(normalize_embeddings=True).
+ops/setup.sh can run this with the project venv (needs numpy and onnx; safetensors is read directly).
+test/fixtures-build/make_goldens.py (dev) checks the result against SentenceTransformer.encode(normalize_embeddings=True).
 
-  python scripts/export_minilm_numpy.py [--checkpoint .cache/checkpoints/all-minilm-l6-v2]
+  python export/export_minilm_numpy.py [--checkpoint .cache/checkpoints/all-minilm-l6-v2]
                                         [--output triton-models/cpu/all-minilm-l6-v2/1/model.onnx] [--check]
 --check also runs the file with onnxruntime on a few texts (tokenized with the checkpoint's tokenizer.json) and
 asserts unit-norm embeddings and a plausible similarity order.

@@ -1,6 +1,6 @@
 /**
  * Sends examples/sample-request.json to a running gateway and prints the ranking as a table.
- * Usage: node dist/scripts/rerank-sample.js [host:port]   (default 127.0.0.1:50051, or RERANK_ADDRESS)
+ * Usage: node dist/tools/rerank-sample.js [host:port]   (default 127.0.0.1:50051, or RERANK_ADDRESS)
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -12,13 +12,13 @@ same-type tokenizer, so the whole gateway path runs on CPU with real tokenizatio
 
 For each it writes
   * the HF checkpoint with its tokenizer files (default .cache/checkpoints/<model>; the parity goldens of
-    scripts/make_goldens.py are computed from it by the reference libraries),
+    test/fixtures-build/make_goldens.py are computed from it by the reference libraries),
   * its ONNX export triton-models/cpu/<model>/1/model.onnx (a tracked fixture, verified against torch) and the
     model.py symlink to triton-models/python/onnx_reranker.py,
 and prints each ONNX file's size and sha256: two runs print the same.
 
-Dev-only: a Python with scripts/requirements-dev.txt (torch, transformers, onnx, onnxruntime, tokenizers).
-  python scripts/build_test_models.py [--model NAME ...] [--checkpoints-dir DIR]
+Dev-only: a Python with test/fixtures-build/requirements-dev.txt (torch, transformers, onnx, onnxruntime, tokenizers).
+  python test/fixtures-build/build_test_models.py [--model NAME ...] [--checkpoints-dir DIR]
 """
 
 import argparse
@@ -47,7 +47,7 @@ from transformers import (
 
 from tokenizers import Tokenizer
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 REGISTRY = REPO_ROOT / "src" / "models" / "registry.json"
 SHARED_TOKENIZERS = REPO_ROOT.parent / "shared" / "data" / "tokenizers"
 FIXTURE_TOKENIZERS = REPO_ROOT / "test" / "fixtures" / "tokenizers"
@@ -59,7 +59,7 @@ BERT_BASE_UNCASED_VOCABULARY_SIZE = 30522
 QWEN2_VOCABULARY_SIZE = 151936
 # A larger spread than the usual 0.02 so that random weights still give scores that differ visibly between inputs.
 INITIALIZER_RANGE = 0.2
-# The reference settings of the new tiny models (scripts/make_goldens.py records them in each golden file).
+# The reference settings of the new tiny models (test/fixtures-build/make_goldens.py records them in each golden file).
 TINY_MAX_LENGTH = 128
 CHECK_PAIRS = (
     ("what is the capital of france?", "Paris is the capital and largest city of France."),
@@ -173,7 +173,7 @@ def copy_fixture_tokenizer(name: str) -> Callable[[pathlib.Path], None]:
     def install(checkpoint_dir: pathlib.Path) -> None:
         source = FIXTURE_TOKENIZERS / name
         if not (source / "tokenizer.json").is_file():
-            raise SystemExit(f"missing {source}: run scripts/build_test_tokenizers.py first")
+            raise SystemExit(f"missing {source}: run test/fixtures-build/build_test_tokenizers.py first")
         for path in sorted(source.iterdir()):
             shutil.copyfile(path, checkpoint_dir / path.name)
 

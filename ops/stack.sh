@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings the local stack (Triton on CPU + the gateway) up or down; idempotent.
-#   scripts/stack.sh up      install what is missing, build, start Triton and the gateway, rerank the sample
-#   scripts/stack.sh down    stop both
+#   ops/stack.sh up      install what is missing, build, start Triton and the gateway, rerank the sample
+#   ops/stack.sh down    stop both
 # Ports: RERANK_LISTEN (default 127.0.0.1:50051), TRITON_GRPC_PORT (8001), TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,17 +45,17 @@ stop_gateway() {
 
 case "${1:-}" in
   up)
-    scripts/setup.sh
-    scripts/install-node-packages.sh
+    ops/setup.sh
+    ops/install-node-packages.sh
     npm run --silent build
-    scripts/triton.sh start
+    ops/triton.sh start
     start_gateway
-    node dist/scripts/rerank-sample.js "$RERANK_LISTEN"
-    log "up: gateway $RERANK_LISTEN, Triton $TRITON_GRPC_URL; stop with: scripts/stack.sh down"
+    node dist/tools/rerank-sample.js "$RERANK_LISTEN"
+    log "up: gateway $RERANK_LISTEN, Triton $TRITON_GRPC_URL; stop with: ops/stack.sh down"
     ;;
   down)
     stop_gateway
-    scripts/triton.sh stop
+    ops/triton.sh stop
     ;;
   *)
     echo "usage: $0 up|down" >&2
