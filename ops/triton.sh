@@ -14,9 +14,8 @@
 #   --run-dir DIR           TRITON_RUN_DIR           .run/triton  (triton.pid, triton.log, server.env)
 #   --timeout SECONDS       TRITON_START_TIMEOUT     120          (readiness wait of start)
 # Other environment: TRITON_LOG_VERBOSE (default 0), TRITON_STOP_GRACE_SECONDS (default 20).
-# Tests only: RERANK_FAULT_INJECTION_DIR (an absolute path) reaches the python models through tritonserver's
-# inherited environment and lets a test slow down or fail a model while it runs (triton-models/python/
-# onnx_reranker.py, FaultInjection). Production never sets it.
+# The python models inherit tritonserver's environment: the integration tests' model repository
+# (test/triton/build-model-repository.sh) reads RERANK_FAULT_INJECTION_DIR there; the product's models read nothing.
 # Relative paths are taken from the caller's directory; the defaults from the repository root.
 # Servers listen on 127.0.0.1 only. Several may run at once with distinct ports and run dirs.
 set -euo pipefail

@@ -1,4 +1,4 @@
-/** Run-time faults of the test Triton's CPU models (see FaultInjection in triton-models/python/onnx_reranker.py). */
+/** Run-time faults of the test Triton's CPU models (see test/triton/fault_injecting_reranker.py). */
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";

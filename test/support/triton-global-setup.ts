@@ -1,6 +1,8 @@
 /**
  * Starts one real Triton Inference Server (the PyPI wheel's tritonserver, CPU) for the integration tests,
  * on free ports and its own run folder, serving every CPU model with weights, and always stops it afterwards.
+ * It serves the test model repository (test/triton/build-model-repository.sh, built into .run/test-model-repository):
+ * the product's configs and weights, run by the shipped model wrapped with fault injection (RERANK_FAULT_INJECTION_DIR).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
@@ -26,8 +28,18 @@ function triton(command: "start" | "stop", env: Record<string, string>): void {
   execFileSync("bash", [join(root, "ops", "triton.sh"), command], { env: { ...process.env, ...env }, stdio: "inherit" });
 }
 
+/** The product's CPU models, each served by test/triton/fault_injecting_reranker.py; rebuilt on every run. */
+function buildTestModelRepository(): string {
+  const dir = join(root, ".run", "test-model-repository");
+  execFileSync("bash", [join(root, "test", "triton", "build-model-repository.sh"), dir], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return dir;
+}
+
 export default async function setup(project: TestProject): Promise<() => void> {
   const env = {
+    TRITON_MODEL_REPOSITORY: buildTestModelRepository(),
     TRITON_RUN_DIR: join(root, ".run", "test-triton"),
     TRITON_GRPC_PORT: String(await freePort()),
     TRITON_HTTP_PORT: String(await freePort()),

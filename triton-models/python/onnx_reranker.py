@@ -22,15 +22,10 @@ Model config parameters (all optional, string values):
   intra_op_threads       onnxruntime intra-op threads; 0 lets onnxruntime decide (default 0)
   input_ids_tensor, attention_mask_tensor, token_type_ids_tensor
                          name of the config input carrying that ONNX input (default: the same name)
-
-Fault injection (tests only): see FaultInjection below.
 """
 
 import json
-import math
 import os
-import random
-import time
 
 import numpy as np
 import onnxruntime
@@ -74,7 +69,6 @@ class TritonPythonModel:
         (config_output,) = config["output"]
         self.onnx_output_name = onnx_output.name
         self.output_name = config_output["name"]
-        self.fault_injection = FaultInjection.from_environment(args["model_name"])
         pb_utils.Logger.log_info(
             f"onnx_reranker: {onnx_path} inputs={self.tensor_by_onnx_input} output={self.onnx_output_name}->"
             f"{self.output_name} padding_side={self.padding_side} pad_token_id={pad_token_id} "
@@ -100,18 +94,11 @@ class TritonPythonModel:
         return tensor_by_onnx_input
 
     def execute(self, requests):
-        try:
-            failure_rate = self.fault_injection.delay_then_failure_rate() if self.fault_injection else 0.0
-        except InvalidFaultControl as error:
-            return [error_response(str(error)) for _ in requests]
         responses = [None] * len(requests)
         inputs_by_request = {}
         for index, request in enumerate(requests):
             if request.is_cancelled():
                 responses[index] = error_response("request cancelled", pb_utils.TritonError.CANCELLED)
-                continue
-            if failure_rate and random.random() < failure_rate:
-                responses[index] = error_response("injected failure")
                 continue
             try:
                 inputs_by_request[index] = self._read_inputs(request)
@@ -197,59 +184,3 @@ def error_response(message, code=None):
 
 def inference_failed_response(error):
     return error_response(f"inference failed: {type(error).__name__}: {error}")
-
-
-class InvalidFaultControl(Exception):
-    """A control file that cannot be read as faults; every request of the batch fails with this message."""
-
-
-class FaultInjection:
-    """Makes this model slow or failing on demand, for tests of the gateway's circuit breakers and fallback against
-    the real Triton (a breaker only opens on real slow or failed ModelInfer calls). Production Triton never sets
-    RERANK_FAULT_INJECTION_DIR, so the model then has no FaultInjection and execute() pays one `if`.
-
-    With the variable set in tritonserver's environment (the python stub inherits it), every execute() reads
-    ``$RERANK_FAULT_INJECTION_DIR/<model name>.json`` once, if it exists:
-        {"delay_ms": number >= 0, "failure_rate": number in [0, 1]}      (each optional, default 0)
-    and sleeps delay_ms before scoring, then fails each request with probability failure_rate (error
-    "injected failure"). No file means no fault. Changes apply from the next execute(); write the file atomically
-    (a temporary file renamed over it) so a batch never reads half of it."""
-
-    CONTROL_KEYS = ("delay_ms", "failure_rate")
-
-    def __init__(self, control_file):
-        self.control_file = control_file
-
-    @classmethod
-    def from_environment(cls, model_name):
-        directory = os.environ.get("RERANK_FAULT_INJECTION_DIR")
-        if not directory:
-            return None
-        control_file = os.path.join(directory, f"{model_name}.json")
-        pb_utils.Logger.log_warn(f"onnx_reranker: fault injection enabled, control file {control_file}")
-        return cls(control_file)
-
-    def delay_then_failure_rate(self):
-        """Sleeps the control file's delay and returns its failure rate; 0 without a file."""
-        try:
-            with open(self.control_file, encoding="utf-8") as file:
-                faults = json.load(file)
-        except FileNotFoundError:
-            return 0.0
-        except (OSError, ValueError) as error:
-            raise InvalidFaultControl(f"fault injection: cannot read {self.control_file}: {error}") from error
-        if not isinstance(faults, dict) or not set(faults) <= set(self.CONTROL_KEYS):
-            raise InvalidFaultControl(
-                f"fault injection: {self.control_file} must be an object with keys among {self.CONTROL_KEYS}"
-            )
-        delay_ms = self._number(faults, "delay_ms", math.inf)
-        failure_rate = self._number(faults, "failure_rate", 1)
-        if delay_ms:
-            time.sleep(delay_ms / 1000)
-        return failure_rate
-
-    def _number(self, faults, key, maximum):
-        value = faults.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= maximum:
-            raise InvalidFaultControl(f"fault injection: {self.control_file}: {key} must be a number in [0, {maximum}]")
-        return value
