@@ -27,16 +27,20 @@ import json
 import os
 import pathlib
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-import onnxruntime
-import torch
-from build_qwen2_tokenizer import build as build_qwen2_tokenizer
-from build_test_tokenizers import hf_tokenizer_config
-from export_onnx import export_cross_encoder, score_token_ids
-from transformers import (
+# The production exporter (export/export_onnx.py) makes the tiny models' ONNX files too.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "export"))
+
+import numpy as np  # noqa: E402
+import onnxruntime  # noqa: E402
+import torch  # noqa: E402
+from build_qwen2_tokenizer import build as build_qwen2_tokenizer  # noqa: E402
+from build_test_tokenizers import hf_tokenizer_config  # noqa: E402
+from export_onnx import export_cross_encoder, score_token_ids  # noqa: E402
+from transformers import (  # noqa: E402
     BertForSequenceClassification,
     DebertaV2ForSequenceClassification,
     GemmaForCausalLM,
@@ -45,7 +49,7 @@ from transformers import (
     XLMRobertaForSequenceClassification,
 )
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 REGISTRY = REPO_ROOT / "src" / "models" / "registry.json"
