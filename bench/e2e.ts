@@ -12,14 +12,17 @@ import { cpus } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { planBatches } from "../src/batching/plan.js";
+import { planBatches } from "../src/pipeline/batching.js";
 import { loadConfig } from "../src/config/config.js";
 import { packageRoot } from "../src/config/paths.js";
 import { RerankRequest, RerankServiceClient, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
-import { familyOf, loadRegistry } from "../src/models/registry.js";
-import { ModelScorer } from "../src/models/scorer.js";
-import { TokenizerPool } from "../src/models/tokenization/pool.js";
+import { FAMILIES } from "../src/catalog/families.js";
+import { loadRegistry } from "../src/catalog/registry.js";
+import { withTimeout } from "../src/context.js";
+import { ModelPipeline } from "../src/pipeline/scorer.js";
+import { TokenizerPool } from "../src/tokenization/pool.js";
 import { GatewayMetrics } from "../src/observability/metrics.js";
+import { TritonClient } from "../src/triton/client.js";
 import { TritonEndpoints } from "../src/triton/endpoints.js";
 import { loadBeir } from "./beir.js";
 import { percentile, printTable, seededRandom } from "./stats.js";
@@ -36,9 +39,12 @@ const sizes = [
 const dataset = loadBeir(beirDir);
 const registry = loadRegistry(config.registryFile, config.serving);
 const spec = registry.models.get(process.env.RERANK_MODEL ?? registry.defaultModel)!;
-const triton = new TritonEndpoints(config.tritonUrls, config.maxMessageBytes, new GatewayMetrics());
+const triton = new TritonEndpoints(
+  config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes)),
+  new GatewayMetrics(),
+);
 const tokenizers = new TokenizerPool(config.tokenizerThreads);
-const scorer = new ModelScorer(spec, config.tokenizerDir, tokenizers, triton);
+const pipeline = new ModelPipeline(spec, config.tokenizerDir, tokenizers, triton);
 const gateway = new RerankServiceClient(gatewayAddress, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
 const random = seededRandom(42);
 
@@ -61,16 +67,17 @@ function viaGateway(query: string, documents: string[]): Promise<RerankResponse>
 
 /** The model-only cost: the same tensors the gateway would send, straight to ModelInfer. */
 async function viaTritonDirect(query: string, documents: string[]): Promise<number> {
-  const encoded = await tokenizers.encodePairs(scorer.tokenization, query, documents);
+  const encoded = await tokenizers.encodeRows(pipeline.tokenization, query, documents);
   const batches = planBatches(encoded, {
     maxBatchSize: spec.triton.maxBatchSize,
-    paddingSide: familyOf(spec).paddingSide,
+    paddingSide: FAMILIES[spec.family].paddingSide,
     padTokenId: spec.padTokenId,
     names: spec.triton.inputs,
   });
   const started = performance.now();
-  const deadline = new Date(Date.now() + 120_000);
-  await Promise.all(batches.map((batch) => triton.infer(spec.triton.model, batch.tensors, spec.triton.output, { deadline })));
+  await withTimeout(120_000, (context) =>
+    Promise.all(batches.map((batch) => triton.infer(spec.triton.model, batch.tensors, spec.triton.output, context))),
+  );
   return performance.now() - started;
 }
 
@@ -111,9 +118,9 @@ async function measureTokenization() {
   const query = dataset.queries[0]!.text;
   const documents = dataset.corpus.map((passage) => passage.text);
   const requests = Array.from({ length: Math.ceil(documents.length / 100) }, (_, i) => documents.slice(i * 100, i * 100 + 100));
-  await tokenizers.encodePairs(scorer.tokenization, query, requests[0]!); // load the tokenizer in the workers
+  await tokenizers.encodeRows(pipeline.tokenization, query, requests[0]!); // load the tokenizer in the workers
   const started = performance.now();
-  const encoded = await Promise.all(requests.map((chunk) => tokenizers.encodePairs(scorer.tokenization, query, chunk)));
+  const encoded = await Promise.all(requests.map((chunk) => tokenizers.encodeRows(pipeline.tokenization, query, chunk)));
   const seconds = (performance.now() - started) / 1000;
   const tokenCount = encoded.reduce((sum, batch) => sum + batch.tokenCount, 0);
   return {

@@ -17,19 +17,21 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Tokenizer as PureJsTokenizer } from "@huggingface/tokenizers";
 import { packageRoot } from "../src/config/paths.js";
-import type { EncodedBatch } from "../src/models/tokenization/encoded-batch.js";
-import { PairEncoder, type PieceTokenizer, type TokenizationSpec } from "../src/models/tokenization/encoder.js";
-import { loadNativeTokenizer } from "../src/models/tokenization/native-tokenizer.js";
-import { TokenizerPool } from "../src/models/tokenization/pool.js";
-import { truncationStrategies } from "../src/models/tokenization/truncation.js";
-import * as parity from "../test/parity/parity-fixtures.js";
+import type { EncodedRows } from "../src/tokenization/encoded-rows.js";
+import { PairEncoder, type TokenizationSpec } from "../src/tokenization/encoder.js";
+import type { PieceTokenizer } from "../src/tokenization/tokenizer.js";
+import { loadNativeTokenizer } from "../src/tokenization/native-tokenizer.js";
+import { TokenizerPool } from "../src/tokenization/pool.js";
+import { TRUNCATION_STRATEGIES } from "../src/catalog/families.js";
+import * as parity from "./hf-reference.js";
+import { bertTokenizerFile, nonAsciiSamples, readMsmarco } from "./test-data.js";
 
 const pairsPerRequest = 100;
 const concurrency = 4;
 const rounds = Number(process.argv[2] ?? 3);
 const benchSpec: TokenizationSpec = {
-  tokenizerFile: parity.bertTokenizerFile,
-  template: "bert",
+  tokenizerFile: bertTokenizerFile,
+  family: "bert",
   maxLength: 512,
   truncation: "longest_first",
 };
@@ -47,19 +49,19 @@ const libraries = {
   "@huggingface/tokenizers (pure JS)": loadPureJsTokenizer,
 };
 
-type Encode = (request: parity.PairRequest) => Promise<EncodedBatch>;
+type Encode = (request: parity.PairRequest) => Promise<EncodedRows>;
 
 /** Pairs whose ids, type ids or truncated flag differ from Python tokenizers, over both strategies. */
 async function countMismatches(encoder: PairEncoder, requests: readonly parity.PairRequest[]): Promise<Record<string, number>> {
   const mismatches: Record<string, number> = {};
-  for (const truncation of truncationStrategies) {
+  for (const truncation of TRUNCATION_STRATEGIES) {
     for (const maxLength of [128, 512]) {
       const spec = { ...benchSpec, truncation, maxLength };
       const reference = parity.hfReference(spec, requests);
       let count = 0;
       for (const [index, request] of requests.entries()) {
         const expected = reference.requests[index] ?? [];
-        const actual = await encoder.encodePairs(spec, request.query, request.documents).then(parity.unpackPairs, () => null);
+        const actual = await encoder.encodeRows(spec, request.query, request.documents).then(parity.unpackPairs, () => null);
         count += expected.filter((pair, position) =>
           "error" in pair ? actual !== null : JSON.stringify(actual?.[position]) !== JSON.stringify(pair),
         ).length;
@@ -113,17 +115,17 @@ async function measure(encode: Encode, requests: readonly parity.PairRequest[], 
 const round = (value: number) => Math.round(value * 100) / 100;
 
 async function main(): Promise<void> {
-  const { passages, queries } = parity.readMsmarco();
+  const { passages, queries } = readMsmarco();
   const requests: parity.PairRequest[] = queries.map((query, index) => ({
     query,
     documents: passages.slice(index * pairsPerRequest, (index + 1) * pairsPerRequest),
   }));
-  const nonAsciiRequests = parity.nonAsciiSamples.map((query) => ({ query, documents: parity.nonAsciiSamples }));
+  const nonAsciiRequests = nonAsciiSamples.map((query) => ({ query, documents: nonAsciiSamples }));
 
   const results: Record<string, unknown> = {};
   for (const [library, load] of Object.entries(libraries)) {
     const encoder = new PairEncoder(load);
-    const encode: Encode = (request) => encoder.encodePairs(benchSpec, request.query, request.documents);
+    const encode: Encode = (request) => encoder.encodeRows(benchSpec, request.query, request.documents);
     results[library] = {
       mismatchedPairs: {
         msmarco: await countMismatches(encoder, requests),
@@ -136,14 +138,14 @@ async function main(): Promise<void> {
 
   const nativeEncoder = new PairEncoder();
   results["tokenizers (napi) in-thread, concurrent"] = await measure(
-    (request) => nativeEncoder.encodePairs(benchSpec, request.query, request.documents),
+    (request) => nativeEncoder.encodeRows(benchSpec, request.query, request.documents),
     requests,
     concurrency,
   );
   const threads = Math.max(1, availableParallelism() - 1);
   const pool = new TokenizerPool(threads);
   results[`TokenizerPool (napi, ${threads} worker threads), concurrent`] = await measure(
-    (request) => pool.encodePairs(benchSpec, request.query, request.documents),
+    (request) => pool.encodeRows(benchSpec, request.query, request.documents),
     requests,
     concurrency,
   );

@@ -1,16 +1,20 @@
+/** The composition root: reads the configuration, builds each stage and wires them together. */
 import { existsSync } from "node:fs";
 import { endianness } from "node:os";
-import { HealthImplementation } from "grpc-health-check";
+import { join } from "node:path";
+import { GatewayHealth } from "./api/health.js";
 import { startApiServer } from "./api/server.js";
+import { deployable, loadRegistry, type ModelSpec } from "./catalog/registry.js";
 import { loadConfig } from "./config/config.js";
-import { deployable, loadRegistry, type ModelSpec } from "./models/registry.js";
-import { ModelScorer, tokenizerFileOf } from "./models/scorer.js";
-import { TokenizerPool } from "./models/tokenization/pool.js";
+import { packageRoot } from "./config/paths.js";
 import { log } from "./observability/logger.js";
 import { GatewayMetrics } from "./observability/metrics.js";
+import { ModelPipeline, tokenizerFileOf } from "./pipeline/scorer.js";
 import { Router } from "./routing/router.js";
+import { TokenizerPool } from "./tokenization/pool.js";
+import { TritonClient } from "./triton/client.js";
 import { TritonEndpoints } from "./triton/endpoints.js";
-import { GATEWAY_HEALTH_SERVICE, ModelReadiness } from "./triton/readiness.js";
+import { ModelReadiness } from "./triton/readiness.js";
 
 async function main(): Promise<void> {
   // Triton's raw tensor contents are little-endian; batching writes them with native typed arrays.
@@ -27,24 +31,28 @@ async function main(): Promise<void> {
     });
   }
   const metrics = new GatewayMetrics();
-  const triton = new TritonEndpoints(config.tritonUrls, config.maxMessageBytes, metrics);
-  const tokenizers = new TokenizerPool(config.tokenizerThreads);
-  const scorers = new Map(
-    [...registry.models.values()].map((spec) => [spec.name, new ModelScorer(spec, config.tokenizerDir, tokenizers, triton)]),
+  const triton = new TritonEndpoints(
+    config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes)),
+    metrics,
   );
-  await tokenizers.preload([...scorers.values()].map((scorer) => scorer.tokenization));
+  const tokenizers = new TokenizerPool(config.tokenizerThreads);
+  const pipelines = new Map(
+    [...registry.models.values()].map((spec) => [spec.name, new ModelPipeline(spec, config.tokenizerDir, tokenizers, triton)]),
+  );
+  await tokenizers.preload([...pipelines.values()].map((pipeline) => pipeline.tokenization));
 
-  const health = new HealthImplementation({ "": "NOT_SERVING", [GATEWAY_HEALTH_SERVICE]: "NOT_SERVING" });
-  const readiness = new ModelReadiness(triton, registry, health, (problems) => {
+  const readiness = new ModelReadiness(triton, [...registry.models.values()]);
+  const health = new GatewayHealth(readiness, registry.defaultModel);
+  readiness.on("mismatch", (problems) => {
     log.error("Triton serves a model differently from the registry; stopping", { problems });
     process.exit(1);
   });
   await readiness.refresh();
   readiness.start(config.readinessPollMs);
 
-  const router = new Router(scorers, metrics);
+  const router = new Router(pipelines, metrics);
   const metricsServer = await metrics.serve(config.metricsListen);
-  const { server, port } = await startApiServer(config, health, {
+  const { server, port } = await startApiServer({ ...config, protoDir: join(packageRoot(), "proto") }, health, {
     registry,
     router,
     readiness,
@@ -62,7 +70,7 @@ async function main(): Promise<void> {
 
   const shutdown = (signal: string) => {
     log.info("shutting down", { signal });
-    health.setStatus("", "NOT_SERVING");
+    health.drain();
     readiness.stop();
     router.shutdown();
     metricsServer.server.close();

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/config.js";
 import { packageRoot } from "../src/config/paths.js";
-import { loadCatalog } from "../src/models/registry.js";
+import { loadCatalog } from "../src/catalog/registry.js";
 import { renderModelConfig } from "../src/triton/model-config.js";
 
 const check = process.argv.includes("--check");

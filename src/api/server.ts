@@ -2,23 +2,25 @@ import { join } from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
-import { packageRoot } from "../config/paths.js";
+import { protoPath as healthProtoPath } from "grpc-health-check";
 import { RerankServiceService } from "../gen/rerank/v1/rerank.js";
+import type { GatewayHealth } from "./health.js";
 import { rerankService, type RerankServiceDeps } from "./rerank-service.js";
 
 export interface ApiServerOptions {
   listenAddress: string;
   maxMessageBytes: number;
+  /** The folder holding rerank/v1/rerank.proto, for server reflection. */
+  protoDir: string;
 }
 
 /**
  * Server reflection needs the descriptors of every service we expose; ts-proto's generated code carries
  * serializers only, so reflection reads the same .proto files through proto-loader.
  */
-function reflectionService(): ReflectionService {
-  const definition = loadSync([join(packageRoot(), "proto/rerank/v1/rerank.proto"), healthProtoPath], {
-    includeDirs: [join(packageRoot(), "proto")],
+function reflectionService(protoDir: string): ReflectionService {
+  const definition = loadSync([join(protoDir, "rerank/v1/rerank.proto"), healthProtoPath], {
+    includeDirs: [protoDir],
     // Reflection must serve the .proto field names (top_n), not proto-loader's camelCase default.
     keepCase: true,
   });
@@ -33,7 +35,7 @@ export interface ApiServer {
 /** Builds the gRPC server: RerankService, grpc.health.v1.Health and server reflection. */
 export async function startApiServer(
   options: ApiServerOptions,
-  health: HealthImplementation,
+  health: GatewayHealth,
   deps: RerankServiceDeps,
 ): Promise<ApiServer> {
   const server = new Server({
@@ -42,8 +44,8 @@ export async function startApiServer(
     "grpc.max_send_message_length": -1,
   });
   server.addService(RerankServiceService, rerankService(deps));
-  health.addToServer(server);
-  reflectionService().addToServer(server);
+  health.service.addToServer(server);
+  reflectionService(options.protoDir).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listenAddress, ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),

@@ -1,6 +1,6 @@
 import type { RerankRequest } from "../gen/rerank/v1/rerank.js";
-import type { Registry } from "../models/registry.js";
-import { invalidArgument, notFound } from "./errors.js";
+import type { Registry } from "../catalog/registry.js";
+import { GatewayError } from "../errors.js";
 
 /** A Rerank request that passed every check, with the model name resolved. */
 export interface ValidRerank {
@@ -16,19 +16,23 @@ export interface ValidRerank {
 }
 
 const isBlank = (text: string) => text.trim().length === 0;
+const invalid = (message: string) => new GatewayError("invalid", message);
 
 export function validateRerank(request: RerankRequest, registry: Registry, maxDocuments: number): ValidRerank {
-  if (isBlank(request.query)) throw invalidArgument("query must not be empty");
-  if (request.documents.length === 0) throw invalidArgument("documents must not be empty");
+  if (isBlank(request.query)) throw invalid("query must not be empty");
+  if (request.documents.length === 0) throw invalid("documents must not be empty");
   if (request.documents.length > maxDocuments) {
-    throw invalidArgument(`documents: ${request.documents.length} given, at most ${maxDocuments} per request`);
+    throw invalid(`documents: ${request.documents.length} given, at most ${maxDocuments} per request`);
   }
   const blank = request.documents.findIndex(isBlank);
-  if (blank >= 0) throw invalidArgument(`document ${blank} is empty`);
-  if (request.topN < 0) throw invalidArgument(`top_n must be >= 0 (0 returns all results), got ${request.topN}`);
+  if (blank >= 0) throw invalid(`document ${blank} is empty`);
+  if (request.topN < 0) throw invalid(`top_n must be >= 0 (0 returns all results), got ${request.topN}`);
   const model = request.model || registry.defaultModel;
   if (!registry.models.has(model)) {
-    throw notFound(`model "${model}" is not served here; available models: ${[...registry.models.keys()].join(", ")}`);
+    throw new GatewayError(
+      "not_found",
+      `model "${model}" is not served here; available models: ${[...registry.models.keys()].join(", ")}`,
+    );
   }
   return {
     query: request.query,

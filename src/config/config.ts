@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join } from "node:path";
-import type { ServingSelection, Target } from "../models/registry.js";
+import type { ServingSelection, Target } from "../catalog/registry.js";
 import { packageRoot } from "./paths.js";
 
 /** Everything an operator can set, read once at start-up from the environment (12-factor, Kubernetes-friendly). */
@@ -66,7 +66,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       .map((url) => url.trim())
       .filter(Boolean),
     metricsListen: env.RERANK_METRICS_LISTEN ?? "0.0.0.0:9464",
-    registryFile: pathFrom(env, "RERANK_REGISTRY", "src/models/registry.json"),
+    registryFile: pathFrom(env, "RERANK_REGISTRY", "src/catalog/registry.json"),
     serving: servingFrom(env),
     tokenizerDir: pathFrom(env, "RERANK_TOKENIZER_DIR", "tokenizers"),
     maxDocuments: intFrom(env, "RERANK_MAX_DOCUMENTS", 1000, 1),

@@ -1,7 +1,6 @@
-import { status } from "@grpc/grpc-js";
 import CircuitBreaker from "opossum";
-import { GatewayError } from "../api/errors.js";
-import type { RoutingSettings } from "../models/registry.js";
+import type { RoutingSettings } from "../catalog/registry.js";
+import { GatewayError, isRequestCaused } from "../errors.js";
 
 export type BreakerState = "closed" | "open" | "half_open";
 
@@ -15,8 +14,10 @@ export class LatencyBudgetExceeded extends Error {
   }
 }
 
-/** Errors the client caused: they say nothing about the model's health, so they never trip the breaker. */
-const CLIENT_ERRORS = new Set<status>([status.INVALID_ARGUMENT, status.CANCELLED, status.NOT_FOUND, status.DEADLINE_EXCEEDED]);
+/** What a request gets from a model whose breaker refuses calls. */
+export function breakerOpen(model: string): GatewayError {
+  return new GatewayError("unavailable", `model ${model}: circuit breaker open`);
+}
 
 /**
  * A circuit breaker per model (opossum): it opens when, over its rolling window, the share of failed calls
@@ -40,17 +41,13 @@ export class ModelBreaker {
         volumeThreshold: settings.volumeThreshold,
         rollingCountTimeout: settings.rollingWindowMs,
         resetTimeout: settings.resetTimeoutMs,
-        errorFilter: (error: unknown) => error instanceof GatewayError && CLIENT_ERRORS.has(error.code),
+        // Errors the request caused say nothing about the model's health: they never trip the breaker.
+        errorFilter: isRequestCaused,
       },
     );
     this.breaker.on("open", () => onStateChange("open"));
     this.breaker.on("halfOpen", () => onStateChange("half_open"));
     this.breaker.on("close", () => onStateChange("closed"));
-  }
-
-  get state(): BreakerState {
-    if (this.breaker.opened) return "open";
-    return this.breaker.halfOpen ? "half_open" : "closed";
   }
 
   /** True while calls are refused outright: open, or half-open with its one probe already sent. */
@@ -60,7 +57,7 @@ export class ModelBreaker {
 
   /**
    * Runs `call` under the breaker. Past the latency budget the call's signal is aborted (its Triton calls are
-   * cancelled) and LatencyBudgetExceeded is thrown; an open breaker throws UNAVAILABLE.
+   * cancelled) and LatencyBudgetExceeded is thrown; an open breaker throws breakerOpen().
    */
   async run<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const attempt = new AbortController();
@@ -70,7 +67,7 @@ export class ModelBreaker {
       attempt.abort();
       const code = (error as { code?: string }).code;
       if (code === "ETIMEDOUT") throw new LatencyBudgetExceeded(this.model, this.settings.latencyBudgetMs);
-      if (code === "EOPENBREAKER") throw new GatewayError(status.UNAVAILABLE, `model ${this.model}: circuit breaker open`);
+      if (code === "EOPENBREAKER") throw breakerOpen(this.model);
       throw error;
     }
   }

@@ -6,7 +6,7 @@ import {
   type ModelMetadataResponse,
 } from "../gen/triton/grpc_service.js";
 import type { ModelConfig } from "../gen/triton/model_config.js";
-import { GatewayError } from "../api/errors.js";
+import { remainingMs, type RequestContext } from "../context.js";
 
 /** One input tensor in KServe-v2 form; `data` is the little-endian raw content (raw_input_contents). */
 export interface InputTensor {
@@ -16,11 +16,32 @@ export interface InputTensor {
   data: Buffer;
 }
 
-export interface CallBounds {
-  /** Absolute deadline for the call. */
-  deadline: Date;
-  /** Aborting cancels the in-flight gRPC call. */
-  signal?: AbortSignal;
+/**
+ * Why a Triton call failed, in Triton's terms; the pipeline decides what that means for the request.
+ * - unreachable: the endpoint did not answer (down, restarting, refused) or shed the call: another replica may
+ *   take it, so the endpoint set fails over;
+ * - model_not_ready: the endpoint answered but does not serve the model now (not loaded, unknown);
+ * - deadline / cancelled: the call's deadline passed, or the caller cancelled it;
+ * - model_failed: the model failed inside Triton (its message says how), or answered without the expected output.
+ */
+export type TritonFailure = "unreachable" | "model_not_ready" | "deadline" | "cancelled" | "model_failed";
+
+export class TritonError extends Error {
+  override readonly name = "TritonError";
+
+  constructor(
+    readonly failure: TritonFailure,
+    /** The endpoint that failed, so that an operator learns which replica is at fault. */
+    readonly endpoint: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Failures another replica might not have: the endpoint set retries them elsewhere. */
+export function isEndpointFailure(error: unknown): boolean {
+  return error instanceof TritonError && (error.failure === "unreachable" || error.failure === "model_not_ready");
 }
 
 type UnaryMethod<Req, Res> = (
@@ -31,8 +52,8 @@ type UnaryMethod<Req, Res> = (
 ) => { cancel(): void };
 
 /**
- * A thin, typed client for Triton's KServe-v2 `inference.GRPCInferenceService`. Failures surface as
- * GatewayErrors that name the endpoint, so a client of the gateway learns which backend is at fault.
+ * A thin, typed client for Triton's KServe-v2 `inference.GRPCInferenceService`. Every call is bounded by the
+ * request's context (its deadline, and its signal cancels the call); failures surface as TritonErrors.
  */
 export class TritonClient {
   private readonly client: GRPCInferenceServiceClient;
@@ -55,43 +76,44 @@ export class TritonClient {
     });
   }
 
-  async serverReady(bounds: CallBounds): Promise<boolean> {
-    const response = await this.call(this.client.serverReady, {}, bounds, "ServerReady");
+  async serverReady(context: RequestContext): Promise<boolean> {
+    const response = await this.call(this.client.serverReady, {}, context, "ServerReady");
     return response.ready;
   }
 
-  async modelReady(model: string, bounds: CallBounds): Promise<boolean> {
-    const response = await this.call(this.client.modelReady, { name: model, version: "" }, bounds, `ModelReady(${model})`);
+  async modelReady(model: string, context: RequestContext): Promise<boolean> {
+    const response = await this.call(this.client.modelReady, { name: model, version: "" }, context, `ModelReady(${model})`);
     return response.ready;
   }
 
-  modelMetadata(model: string, bounds: CallBounds): Promise<ModelMetadataResponse> {
-    return this.call(this.client.modelMetadata, { name: model, version: "" }, bounds, `ModelMetadata(${model})`);
+  modelMetadata(model: string, context: RequestContext): Promise<ModelMetadataResponse> {
+    return this.call(this.client.modelMetadata, { name: model, version: "" }, context, `ModelMetadata(${model})`);
   }
 
-  async modelConfig(model: string, bounds: CallBounds): Promise<ModelConfig> {
-    const response = await this.call(this.client.modelConfig, { name: model, version: "" }, bounds, `ModelConfig(${model})`);
-    if (!response.config) throw new GatewayError(status.INTERNAL, `Triton at ${this.url} returned no config for ${model}`);
+  async modelConfig(model: string, context: RequestContext): Promise<ModelConfig> {
+    const response = await this.call(this.client.modelConfig, { name: model, version: "" }, context, `ModelConfig(${model})`);
+    if (!response.config)
+      throw new TritonError("model_failed", this.url, `Triton at ${this.url} returned no config for ${model}`);
     return response.config;
   }
 
   /** Runs one batch; returns the FP32 output `output` as a flat array (row-major). */
-  async infer(model: string, inputs: InputTensor[], output: string, bounds: CallBounds): Promise<Float32Array> {
+  async infer(model: string, inputs: InputTensor[], output: string, context: RequestContext): Promise<Float32Array> {
     const request: ModelInferRequest = {
       modelName: model,
       modelVersion: "",
       id: "",
       // Triton drops a request still queued when its remaining time is up (where the model's queue policy allows).
-      parameters: { timeout: { int64Param: Math.max(1, (bounds.deadline.getTime() - Date.now()) * 1000) } },
+      parameters: { timeout: { int64Param: Math.max(1, remainingMs(context) * 1000) } },
       inputs: inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape, parameters: {}, contents: undefined })),
       outputs: [{ name: output, parameters: {} }],
       rawInputContents: inputs.map((input) => input.data),
     };
-    const response: ModelInferResponse = await this.call(this.client.modelInfer, request, bounds, `ModelInfer(${model})`);
+    const response: ModelInferResponse = await this.call(this.client.modelInfer, request, context, `ModelInfer(${model})`);
     const index = response.outputs.findIndex((tensor) => tensor.name === output);
     const raw = response.rawOutputContents[index];
     if (index < 0 || raw === undefined || response.outputs[index]?.datatype !== "FP32") {
-      throw new GatewayError(status.INTERNAL, `Triton at ${this.url}: ${model} returned no FP32 output "${output}"`);
+      throw new TritonError("model_failed", this.url, `Triton at ${this.url}: ${model} returned no FP32 output "${output}"`);
     }
     // Copy into an aligned buffer: gRPC slices need not be 4-byte aligned.
     const values = new Float32Array(raw.length / 4);
@@ -103,35 +125,41 @@ export class TritonClient {
     this.client.close();
   }
 
-  private call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, bounds: CallBounds, what: string): Promise<Res> {
+  private call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req, context: RequestContext, what: string): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      if (bounds.signal?.aborted) {
-        reject(new GatewayError(status.CANCELLED, `${what} cancelled before it was sent`));
+      const { signal } = context;
+      if (signal.aborted) {
+        reject(new TritonError("cancelled", this.url, `${what} cancelled before it was sent`));
         return;
       }
       const onAbort = () => call.cancel();
-      const call = method.call(this.client, request, new Metadata(), { deadline: bounds.deadline }, (error, response) => {
-        bounds.signal?.removeEventListener("abort", onAbort);
+      const call = method.call(this.client, request, new Metadata(), { deadline: context.deadline }, (error, response) => {
+        signal.removeEventListener("abort", onAbort);
         if (error) reject(this.translate(error, what));
         else resolve(response);
       });
-      bounds.signal?.addEventListener("abort", onAbort, { once: true });
+      signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
-  private translate(error: ServiceError, what: string): GatewayError {
-    const detail = `Triton at ${this.url}: ${what}: ${error.details || error.message}`;
-    switch (error.code) {
-      case status.DEADLINE_EXCEEDED:
-        return new GatewayError(status.DEADLINE_EXCEEDED, detail);
-      case status.CANCELLED:
-        return new GatewayError(status.CANCELLED, detail);
-      case status.UNAVAILABLE:
-      case status.NOT_FOUND:
-      case status.RESOURCE_EXHAUSTED:
-        return new GatewayError(status.UNAVAILABLE, detail);
-      default:
-        return new GatewayError(status.INTERNAL, detail);
-    }
+  private translate(error: ServiceError, what: string): TritonError {
+    return new TritonError(failureOf(error.code), this.url, `Triton at ${this.url}: ${what}: ${error.details || error.message}`);
+  }
+}
+
+/** Triton's gRPC status codes in Triton's terms (what each means is in TritonFailure). */
+export function failureOf(code: status): TritonFailure {
+  switch (code) {
+    case status.DEADLINE_EXCEEDED:
+      return "deadline";
+    case status.CANCELLED:
+      return "cancelled";
+    case status.UNAVAILABLE:
+    case status.RESOURCE_EXHAUSTED:
+      return "unreachable";
+    case status.NOT_FOUND:
+      return "model_not_ready";
+    default:
+      return "model_failed";
   }
 }

@@ -1,6 +1,6 @@
 import type { ModelMetadataResponse } from "../gen/triton/grpc_service.js";
 import type { ModelConfig } from "../gen/triton/model_config.js";
-import type { ModelSpec } from "../models/registry.js";
+import type { ModelSpec } from "../catalog/registry.js";
 
 interface ExpectedTensor {
   name: string;

@@ -1,4 +1,4 @@
-import { familyOf, type ModelSpec, type Target } from "../models/registry.js";
+import { familyOf, type ModelSpec, type Target } from "../catalog/registry.js";
 import { expectedTensors } from "./model-check.js";
 
 const TRITON_DTYPE = { INT64: "TYPE_INT64", FP32: "TYPE_FP32" } as const;
@@ -66,7 +66,7 @@ export function renderModelConfig(spec: ModelSpec, target: Target): string {
   const [backend, ...rest] = target === "gpu" ? gpuSections() : cpuSections(spec);
   return (
     [
-      `# Generated from src/models/registry.json (model "${spec.name}") by \`npm run triton:configs\`; do not edit.`,
+      `# Generated from src/catalog/registry.json (model "${spec.name}") by \`npm run triton:configs\`; do not edit.`,
       `name: "${spec.triton.model}"`,
       backend,
       `max_batch_size: ${spec.triton.maxBatchSize}`,

@@ -1,27 +1,36 @@
-import type { HealthImplementation } from "grpc-health-check";
+import { EventEmitter } from "node:events";
+import type { ModelSpec } from "../catalog/registry.js";
+import { withTimeout } from "../context.js";
 import { log } from "../observability/logger.js";
-import type { ModelSpec, Registry } from "../models/registry.js";
 import type { TritonEndpoints } from "./endpoints.js";
 import { findMismatches } from "./model-check.js";
 
-/** The gRPC health service name of the whole gateway; each model is also a health service, under its own name. */
-export const GATEWAY_HEALTH_SERVICE = "rerank.v1.RerankService";
+interface ReadinessEvents {
+  /** A model became ready or stopped being ready (also on its first answer). */
+  change: [model: string, ready: boolean];
+  /** A round of checks ended; every model's readiness is current. */
+  refreshed: [];
+  /** Triton serves a model differently from the registry: the deployment is wrong, one line per problem. */
+  mismatch: [problems: string[]];
+}
+
+const CALL_TIMEOUT_MS = 2_000;
 
 /**
- * Polls Triton for each model's readiness and mirrors it into the gRPC health service. The first time a model
- * answers, its served tensors are checked against the registry; a mismatch is fatal (onMismatch).
+ * Polls Triton for each model's readiness and emits what changed. The first time a model answers, its served
+ * tensors are checked against the registry; a mismatch is emitted and the model stays not ready.
  */
-export class ModelReadiness {
+export class ModelReadiness extends EventEmitter<ReadinessEvents> {
   private readonly ready = new Map<string, boolean>();
   private readonly verified = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly triton: TritonEndpoints,
-    private readonly registry: Registry,
-    private readonly health: HealthImplementation,
-    private readonly onMismatch: (problems: string[]) => void,
-  ) {}
+    private readonly models: readonly ModelSpec[],
+  ) {
+    super();
+  }
 
   isReady(model: string): boolean {
     return this.ready.get(model) ?? false;
@@ -29,11 +38,9 @@ export class ModelReadiness {
 
   /** One round of checks; start() repeats it. Exposed so start-up can wait for the first round. */
   async refresh(): Promise<void> {
-    await this.triton.probe({ deadline: new Date(Date.now() + 2_000) });
-    await Promise.all([...this.registry.models.values()].map((spec) => this.refreshModel(spec)));
-    const overall = this.isReady(this.registry.defaultModel) ? "SERVING" : "NOT_SERVING";
-    this.health.setStatus("", overall);
-    this.health.setStatus(GATEWAY_HEALTH_SERVICE, overall);
+    await withTimeout(CALL_TIMEOUT_MS, (context) => this.triton.probe(context));
+    await Promise.all(this.models.map((spec) => this.refreshModel(spec)));
+    this.emit("refreshed");
   }
 
   start(intervalMs: number): void {
@@ -50,30 +57,31 @@ export class ModelReadiness {
   }
 
   private async refreshModel(spec: ModelSpec): Promise<void> {
-    const bounds = { deadline: new Date(Date.now() + 2_000) };
     let ready = false;
     try {
-      ready = await this.triton.modelReady(spec.triton.model, bounds);
-      if (ready && !this.verified.has(spec.name)) {
+      ready = await withTimeout(CALL_TIMEOUT_MS, async (context) => {
+        const modelReady = await this.triton.modelReady(spec.triton.model, context);
+        if (!modelReady || this.verified.has(spec.name)) return modelReady;
         const [metadata, config] = await Promise.all([
-          this.triton.modelMetadata(spec.triton.model, bounds),
-          this.triton.modelConfig(spec.triton.model, bounds),
+          this.triton.modelMetadata(spec.triton.model, context),
+          this.triton.modelConfig(spec.triton.model, context),
         ]);
         const problems = findMismatches(spec, metadata, config);
         if (problems.length > 0) {
-          this.onMismatch(problems);
-          ready = false;
-        } else {
-          this.verified.add(spec.name);
+          this.emit("mismatch", problems);
+          return false;
         }
-      }
+        this.verified.add(spec.name);
+        return true;
+      });
     } catch (error) {
-      ready = false;
       if (this.ready.get(spec.name) !== false)
         log.warn("model not reachable", { model: spec.name, error: (error as Error).message });
     }
-    if (this.ready.get(spec.name) !== ready) log.info("model readiness changed", { model: spec.name, ready });
+    const previous = this.ready.get(spec.name);
     this.ready.set(spec.name, ready);
-    this.health.setStatus(spec.name, ready ? "SERVING" : "NOT_SERVING");
+    if (previous === ready) return;
+    log.info("model readiness changed", { model: spec.name, ready });
+    this.emit("change", spec.name, ready);
   }
 }

@@ -4,15 +4,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { credentials, loadPackageDefinition, status, type Client } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { protoPath as healthProtoPath } from "grpc-health-check";
+import { status } from "@grpc/grpc-js";
 import { describe, expect, inject, it } from "vitest";
 import { grpcError, startGateway } from "../support/gateway.js";
+import { healthClient } from "../support/health.js";
 import { freePort } from "../support/ports.js";
 
 const root = join(import.meta.dirname, "..", "..");
-const registry = JSON.parse(readFileSync(join(root, "src/models/registry.json"), "utf8"));
+const registry = JSON.parse(readFileSync(join(root, "src/catalog/registry.json"), "utf8"));
 
 /** A registry file like the shipped one, with tiny-bert-reranker's entry changed. */
 function registryWith(change: Record<string, unknown>, triton: Record<string, unknown> = {}): string {
@@ -28,7 +27,7 @@ function registryWith(change: Record<string, unknown>, triton: Record<string, un
 describe("when Triton cannot serve", () => {
   it("Triton unreachable: UNAVAILABLE naming the endpoint", async () => {
     const endpoint = `127.0.0.1:${await freePort()}`;
-    const gateway = await startGateway({ TRITON_GRPC_URL: endpoint });
+    const gateway = await startGateway({ TRITON_GRPC_URL: endpoint }, "answering");
     try {
       const error = await grpcError(gateway.rerank({ query: "q", documents: ["d"] }));
       expect(error.code).toBe(status.UNAVAILABLE);
@@ -40,11 +39,14 @@ describe("when Triton cannot serve", () => {
   });
 
   it("model not loaded in Triton: UNAVAILABLE naming the endpoint and the model", async () => {
-    const gateway = await startGateway({
-      TRITON_GRPC_URL: inject("tritonGrpcUrl"),
-      RERANK_REGISTRY: registryWith({}, { model: "not-loaded" }),
-      RERANK_MODELS: "tiny-bert-reranker",
-    });
+    const gateway = await startGateway(
+      {
+        TRITON_GRPC_URL: inject("tritonGrpcUrl"),
+        RERANK_REGISTRY: registryWith({}, { model: "not-loaded" }),
+        RERANK_MODELS: "tiny-bert-reranker",
+      },
+      "answering",
+    );
     try {
       const error = await grpcError(gateway.rerank({ query: "q", documents: ["d"] }));
       expect(error.code).toBe(status.UNAVAILABLE);
@@ -94,19 +96,11 @@ describe("limits", () => {
 describe("health and reflection", () => {
   it("reports SERVING overall and per model through grpc.health.v1", async () => {
     const gateway = await startGateway({ TRITON_GRPC_URL: inject("tritonGrpcUrl") });
-    type HealthClient = Client & {
-      check(request: { service: string }, callback: (error: Error | null, response: { status: string }) => void): void;
-    };
-    const { grpc } = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
-    const health: HealthClient = new grpc.health.v1.Health(gateway.address, credentials.createInsecure());
-    const check = (service: string) =>
-      new Promise<string>((resolve, reject) =>
-        health.check({ service }, (error, response) => (error ? reject(error) : resolve(response.status))),
-      );
+    const health = healthClient(gateway.address);
     try {
-      expect(await check("")).toBe("SERVING");
-      expect(await check("rerank.v1.RerankService")).toBe("SERVING");
-      expect(await check("tiny-bert-reranker")).toBe("SERVING");
+      expect(await health.check("")).toBe("SERVING");
+      expect(await health.check("rerank.v1.RerankService")).toBe("SERVING");
+      expect(await health.check("tiny-bert-reranker")).toBe("SERVING");
     } finally {
       health.close();
       await gateway.stop();

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Metadata, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { DegradedReason, RerankRequest, type RerankResponse } from "../../src/gen/rerank/v1/rerank.js";
-import type { RoutingSettings } from "../../src/models/registry.js";
+import type { RoutingSettings } from "../../src/catalog/registry.js";
 import { clearFault, setFault } from "../support/faults.js";
 import { grpcError, startGateway, type RunningGateway } from "../support/gateway.js";
 import { freePort } from "../support/ports.js";
@@ -25,7 +25,7 @@ const query = "Who wrote To Kill a Mockingbird?";
 
 /** The shipped registry with the chain's routing settings tightened so the tests run in seconds. */
 function registryWithRouting(routing: Partial<RoutingSettings>): string {
-  const registry = JSON.parse(readFileSync(join(root, "src/models/registry.json"), "utf8"));
+  const registry = JSON.parse(readFileSync(join(root, "src/catalog/registry.json"), "utf8"));
   for (const model of registry.models) if (CHAIN.includes(model.name)) model.routing = routing;
   const file = join(mkdtempSync(join(tmpdir(), "rerank-registry-")), "registry.json");
   writeFileSync(file, JSON.stringify(registry));

@@ -9,12 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/config/paths.js";
-import type { EncodedBatch } from "../../src/models/tokenization/encoded-batch.js";
-import { PairEncoder, type TokenizationSpec } from "../../src/models/tokenization/encoder.js";
-import type { TokenizerPool } from "../../src/models/tokenization/pool.js";
-import type { TemplateName } from "../../src/models/tokenization/templates.js";
-import { truncationStrategies, type TruncationStrategy } from "../../src/models/tokenization/truncation.js";
-import { bertTokenizerFile, importBuiltPool, requireFile, runPython, sharedData, unpackPairs } from "./parity-fixtures.js";
+import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
+import { PairEncoder, type TokenizationSpec } from "../../src/tokenization/encoder.js";
+import type { TokenizerPool } from "../../src/tokenization/pool.js";
+import { TRUNCATION_STRATEGIES, type Family, type TruncationStrategy } from "../../src/catalog/families.js";
+import { runPython, unpackPairs } from "../../bench/hf-reference.js";
+import { bertTokenizerFile, requireFile, sharedData } from "../../bench/test-data.js";
+import { importBuiltPool } from "../support/built-pool.js";
 
 interface GoldenText {
   readonly inputIds: number[];
@@ -33,7 +34,7 @@ interface GoldenRequest {
 
 interface Golden {
   readonly model: string;
-  readonly family: TemplateName;
+  readonly family: Family;
   /** Where the gateway's tokenizer.json comes from, in words starting with its path (see tokenizerFileOf). */
   readonly tokenizer: string;
   readonly settings: { readonly maxLength: number; readonly truncation: string; readonly queryMaxLength?: number };
@@ -80,12 +81,12 @@ function specOf(golden: Golden): TokenizationSpec {
   const { maxLength, truncation, queryMaxLength } = golden.settings;
   // A bi-encoder golden truncates each text alone ("single text, right"): HF's longest_first on one sequence.
   const strategy = golden.family === "bi-encoder" ? "longest_first" : truncation;
-  if (!truncationStrategies.includes(strategy as TruncationStrategy)) {
+  if (!TRUNCATION_STRATEGIES.includes(strategy as TruncationStrategy)) {
     throw new Error(`${golden.model}: unknown truncation "${truncation}" in the golden's settings`);
   }
   return {
     tokenizerFile: tokenizerFileOf(golden),
-    template: golden.family,
+    family: golden.family,
     maxLength,
     truncation: strategy as TruncationStrategy,
     queryMaxLength,
@@ -104,7 +105,7 @@ function expectedRows(request: GoldenRequest): GoldenText[] {
   }));
 }
 
-function actualRows(batch: EncodedBatch, expected: readonly GoldenText[]): GoldenText[] {
+function actualRows(batch: EncodedRows, expected: readonly GoldenText[]): GoldenText[] {
   return unpackPairs(batch).map((row, index) => ({
     inputIds: row.ids,
     truncated: row.truncated,
@@ -139,7 +140,7 @@ describe.each(goldens.map((golden) => [`${golden.model} (${golden.family})`, gol
     let truncatedRows = 0;
     for (const [index, request] of golden.requests.entries()) {
       const documents = request.documents.map(({ document }) => document);
-      const batch = await encoder.encodePairs(spec, request.query, documents);
+      const batch = await encoder.encodeRows(spec, request.query, documents);
       const expected = expectedRows(request);
       expect(actualRows(batch, expected), `request ${index} (query ${JSON.stringify(request.query.slice(0, 60))})`).toEqual(
         expected,
@@ -177,9 +178,9 @@ describe("TokenizerPool (built worker threads)", () => {
         query: request.query,
         documents: request.documents.map((d) => d.document),
       }));
-      const fromPool = await Promise.all(requests.map((request) => pool!.encodePairs(spec, request.query, request.documents)));
+      const fromPool = await Promise.all(requests.map((request) => pool!.encodeRows(spec, request.query, request.documents)));
       for (const [requestIndex, request] of requests.entries()) {
-        expect(fromPool[requestIndex]).toEqual(await encoder.encodePairs(spec, request.query, request.documents));
+        expect(fromPool[requestIndex]).toEqual(await encoder.encodeRows(spec, request.query, request.documents));
       }
     },
   );

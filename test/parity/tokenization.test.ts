@@ -4,22 +4,14 @@
  * small enough that msmarco passages, long queries and long documents all get cut.
  */
 import { join } from "node:path";
-import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/config/paths.js";
-import { PairEncoder, type TokenizationSpec } from "../../src/models/tokenization/encoder.js";
-import type { TokenizerPool } from "../../src/models/tokenization/pool.js";
-import { truncationStrategies } from "../../src/models/tokenization/truncation.js";
-import {
-  bertTokenizerFile,
-  hfReference,
-  importBuiltPool,
-  miniLmTokenizerFile,
-  nonAsciiSamples,
-  readMsmarco,
-  unpackPairs,
-  type PairRequest,
-} from "./parity-fixtures.js";
+import { PairEncoder, type TokenizationSpec } from "../../src/tokenization/encoder.js";
+import type { TokenizerPool } from "../../src/tokenization/pool.js";
+import { TRUNCATION_STRATEGIES } from "../../src/catalog/families.js";
+import { hfReference, unpackPairs, type PairRequest } from "../../bench/hf-reference.js";
+import { bertTokenizerFile, miniLmTokenizerFile, nonAsciiSamples, readMsmarco } from "../../bench/test-data.js";
+import { importBuiltPool } from "../support/built-pool.js";
 
 const maxLengths = [32, 128, 512];
 const passagesPerQuery = 20;
@@ -45,12 +37,12 @@ beforeAll(() => {
 
 const specFor = (maxLength: number, truncation: TokenizationSpec["truncation"]): TokenizationSpec => ({
   tokenizerFile: bertTokenizerFile,
-  template: "bert",
+  family: "bert",
   maxLength,
   truncation,
 });
 
-describe.each(truncationStrategies)("bert pairs, truncation %s", (truncation) => {
+describe.each(TRUNCATION_STRATEGIES)("bert pairs, truncation %s", (truncation) => {
   const encoder = new PairEncoder();
 
   it.each(maxLengths)("maxLength %i: same ids, type ids and truncated flags as Python tokenizers", async (maxLength) => {
@@ -60,10 +52,13 @@ describe.each(truncationStrategies)("bert pairs, truncation %s", (truncation) =>
     let rejectedRequests = 0;
     for (const [index, request] of requests.entries()) {
       const expected = reference.requests[index] ?? [];
-      const encoding = encoder.encodePairs(spec, request.query, request.documents);
+      const encoding = encoder.encodeRows(spec, request.query, request.documents);
       // HF raises for an only_second pair whose query leaves no room; the gateway rejects that request.
       if (expected.some((pair) => "error" in pair)) {
-        await expect(encoding, `request ${index}`).rejects.toMatchObject({ code: "QUERY_TOO_LONG" });
+        await expect(encoding, `request ${index}`).rejects.toMatchObject({
+          kind: "invalid",
+          message: expect.stringContaining("leaving no room for the document"),
+        });
         rejectedRequests += 1;
         continue;
       }
@@ -83,7 +78,7 @@ it("ignores the truncation and padding a tokenizer.json sets (all-minilm-l6-v2: 
   const reference = hfReference(spec, longRequests);
   const encoder = new PairEncoder();
   for (const [index, request] of longRequests.entries()) {
-    const batch = await encoder.encodePairs(spec, request.query, request.documents);
+    const batch = await encoder.encodeRows(spec, request.query, request.documents);
     expect(unpackPairs(batch)).toEqual(reference.requests[index]);
     expect(Math.max(...unpackPairs(batch).map((pair) => pair.ids.length))).toBe(512);
   }
@@ -102,18 +97,18 @@ describe("TokenizerPool (built worker threads)", () => {
 
   it("returns the in-process encoder’s batches, for concurrent requests", async () => {
     const sample = requests.slice(0, 10);
-    const fromPool = await Promise.all(sample.map((request) => pool!.encodePairs(spec, request.query, request.documents)));
+    const fromPool = await Promise.all(sample.map((request) => pool!.encodeRows(spec, request.query, request.documents)));
     const encoder = new PairEncoder();
     for (const [index, request] of sample.entries()) {
-      const inProcess = await encoder.encodePairs(spec, request.query, request.documents);
+      const inProcess = await encoder.encodeRows(spec, request.query, request.documents);
       expect(fromPool[index]).toEqual(inProcess);
     }
   });
 
-  it("rejects a query that leaves no room for documents with INVALID_ARGUMENT", async () => {
+  it("rejects a query that leaves no room for documents as invalid", async () => {
     const longQuery = requests.find((request) => request.documents.includes(""))!.query;
-    await expect(pool!.encodePairs(spec, longQuery, ["a document"])).rejects.toMatchObject({
-      code: status.INVALID_ARGUMENT,
+    await expect(pool!.encodeRows(spec, longQuery, ["a document"])).rejects.toMatchObject({
+      kind: "invalid",
       message: expect.stringContaining("only_second"),
     });
   });

@@ -9,6 +9,7 @@ import {
   type ListModelsResponse,
 } from "../../src/gen/rerank/v1/rerank.js";
 import { inject } from "vitest";
+import { healthClient } from "./health.js";
 import { freePort } from "./ports.js";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -24,30 +25,33 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function startGateway(env: Record<string, string>): Promise<RunningGateway> {
-  const port = await freePort();
-  const address = `127.0.0.1:${port}`;
+/**
+ * What start-up waits for, through grpc.health.v1: "serving", the gateway's overall status is SERVING (its default
+ * model is ready); "answering", the health service answers at all (for tests where Triton cannot serve).
+ */
+export type StartedWhen = "serving" | "answering";
+
+const START_TIMEOUT_MS = 60_000;
+
+export async function startGateway(env: Record<string, string>, startedWhen: StartedWhen = "serving"): Promise<RunningGateway> {
+  const address = `127.0.0.1:${await freePort()}`;
+  const metricsPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [join(root, "dist", "src", "main.js")], {
     env: {
       ...process.env,
       RERANK_LISTEN: address,
       RERANK_READINESS_POLL_MS: "500",
-      RERANK_METRICS_LISTEN: "127.0.0.1:0",
+      RERANK_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
       RERANK_TOKENIZER_DIR: inject("tokenizerDir"),
       ...env,
     },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let output = "";
-  const listening = new Promise<void>((resolve, reject) => {
-    child.stderr!.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("rerank-gateway listening")) resolve();
-    });
-    child.once("exit", (code) => reject(new Error(`gateway exited with ${code} before listening:\n${output}`)));
-  });
-  await listening;
-  const metricsPort = /"metricsPort":(\d+)/.exec(output)?.[1];
+  child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  await waitUntilStarted(address, startedWhen, () =>
+    child.exitCode === null ? undefined : `gateway exited with ${child.exitCode} before it started:\n${output}`,
+  );
   const client = new RerankServiceClient(address, credentials.createInsecure());
   return {
     address,
@@ -73,6 +77,25 @@ export async function startGateway(env: Record<string, string>): Promise<Running
       await exited;
     },
   };
+}
+
+/** Polls the gateway's health service until it reports what `startedWhen` asks for; fails if `exited` says so. */
+async function waitUntilStarted(address: string, startedWhen: StartedWhen, exited: () => string | undefined): Promise<void> {
+  const health = healthClient(address);
+  const giveUp = Date.now() + START_TIMEOUT_MS;
+  try {
+    for (;;) {
+      const status = await health.check("", 500).catch(() => undefined);
+      if (status === "SERVING" || (status !== undefined && startedWhen === "answering")) return;
+      const exit = exited();
+      if (exit) throw new Error(exit);
+      if (Date.now() > giveUp)
+        throw new Error(`gateway at ${address} not ${startedWhen} after ${START_TIMEOUT_MS} ms (health: ${status})`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    health.close();
+  }
 }
 
 /** Resolves with the gRPC error a call failed with; fails the test if it succeeded. */

@@ -5,7 +5,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { join, relative } from "node:path";
-import { runPython, sharedData } from "../parity/parity-fixtures.js";
+import { runPython } from "../../bench/hf-reference.js";
+import { sharedData } from "../../bench/test-data.js";
 
 const root = join(import.meta.dirname, "..", "..");
 

@@ -1,14 +1,13 @@
 import { join } from "node:path";
-import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { GatewayError } from "../../src/api/errors.js";
+import { GatewayError, type ErrorKind } from "../../src/errors.js";
 import { rank } from "../../src/api/ranking.js";
 import { validateRerank } from "../../src/api/validation.js";
 import { RerankRequest } from "../../src/gen/rerank/v1/rerank.js";
-import { loadRegistry } from "../../src/models/registry.js";
-import { toScores } from "../../src/models/score-heads.js";
+import { loadRegistry } from "../../src/catalog/registry.js";
+import { toScores } from "../../src/pipeline/score-heads.js";
 
-const registry = loadRegistry(join(import.meta.dirname, "../../src/models/registry.json"), { target: "cpu" });
+const registry = loadRegistry(join(import.meta.dirname, "../../src/catalog/registry.json"), { target: "cpu" });
 const base = RerankRequest.fromPartial({ query: "q", documents: ["a", "b"] });
 
 function rejection(request: Partial<RerankRequest>): GatewayError {
@@ -27,19 +26,15 @@ describe("validateRerank", () => {
   });
 
   it.each([
-    [{ query: "" }, status.INVALID_ARGUMENT, "query must not be empty"],
-    [{ documents: [] }, status.INVALID_ARGUMENT, "documents must not be empty"],
-    [{ documents: ["a", "b", "c", "d"] }, status.INVALID_ARGUMENT, "documents: 4 given, at most 3 per request"],
-    [{ documents: ["a", " \n"] }, status.INVALID_ARGUMENT, "document 1 is empty"],
-    [{ topN: -2 }, status.INVALID_ARGUMENT, "top_n must be >= 0 (0 returns all results), got -2"],
-    [
-      { model: "x" },
-      status.NOT_FOUND,
-      `model "x" is not served here; available models: ${[...registry.models.keys()].join(", ")}`,
-    ],
-  ] as [Partial<RerankRequest>, status, string][])("%o is rejected", (request, code, message) => {
+    [{ query: "" }, "invalid", "query must not be empty"],
+    [{ documents: [] }, "invalid", "documents must not be empty"],
+    [{ documents: ["a", "b", "c", "d"] }, "invalid", "documents: 4 given, at most 3 per request"],
+    [{ documents: ["a", " \n"] }, "invalid", "document 1 is empty"],
+    [{ topN: -2 }, "invalid", "top_n must be >= 0 (0 returns all results), got -2"],
+    [{ model: "x" }, "not_found", `model "x" is not served here; available models: ${[...registry.models.keys()].join(", ")}`],
+  ] as [Partial<RerankRequest>, ErrorKind, string][])("%o is rejected", (request, kind, message) => {
     const error = rejection(request);
-    expect(error.code).toBe(code);
+    expect(error.kind).toBe(kind);
     expect(error.message).toBe(message);
   });
 });
@@ -59,9 +54,9 @@ describe("rank", () => {
 describe("toScores", () => {
   it("applies the model's transform unless raw scores are asked for", () => {
     const logits = Float32Array.from([0, 2]);
-    expect(Array.from(toScores(logits, { score: "sigmoid" }, false))).toEqual([0.5, 1 / (1 + Math.exp(-2))]);
-    expect(Array.from(toScores(logits, { score: "sigmoid" }, true))).toEqual([0, 2]);
-    expect(Array.from(toScores(logits, { score: "identity" }, false))).toEqual([0, 2]);
-    expect(Array.from(toScores(logits, { score: "sigmoid", scoreCenter: 2 }, false))).toEqual([1 / (1 + Math.exp(2)), 0.5]);
+    expect(Array.from(toScores(logits, { transform: "sigmoid" }, false))).toEqual([0.5, 1 / (1 + Math.exp(-2))]);
+    expect(Array.from(toScores(logits, { transform: "sigmoid" }, true))).toEqual([0, 2]);
+    expect(Array.from(toScores(logits, { transform: "identity" }, false))).toEqual([0, 2]);
+    expect(Array.from(toScores(logits, { transform: "sigmoid", center: 2 }, false))).toEqual([1 / (1 + Math.exp(2)), 0.5]);
   });
 });

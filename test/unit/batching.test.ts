@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { planBatches } from "../../src/batching/plan.js";
-import type { EncodedBatch } from "../../src/models/tokenization/encoded-batch.js";
+import { planBatches } from "../../src/pipeline/batching.js";
+import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
 
 /** Pairs of the given token lengths; token values encode (pair, position) so rows can be traced. */
-function encoded(lengths: number[], withTypes = true): EncodedBatch {
+function encoded(lengths: number[], withTypes = true): EncodedRows {
   const offsets = new Int32Array(lengths.length + 1);
   lengths.forEach((length, pair) => (offsets[pair + 1] = offsets[pair]! + length));
   const tokenCount = offsets[lengths.length]!;
@@ -32,7 +32,7 @@ describe("planBatches", () => {
   it("splits at maxBatchSize, covers every pair once, and pads each batch to its own longest pair", () => {
     const lengths = [5, 2, 9, 3, 7];
     const batches = planBatches(encoded(lengths), { maxBatchSize: 2, paddingSide: "right", padTokenId: 0, names });
-    expect(batches.map((batch) => batch.pairs)).toEqual([[1, 3], [0, 4], [2]]);
+    expect(batches.map((batch) => batch.rows)).toEqual([[1, 3], [0, 4], [2]]);
     expect(batches.map((batch) => batch.tensors[0]!.shape)).toEqual([
       [2, 3],
       [2, 7],
@@ -43,7 +43,7 @@ describe("planBatches", () => {
   it("right padding: ids, mask and segment ids line up, pad cells are pad id / 0", () => {
     const [batch] = planBatches(encoded([3, 1]), { maxBatchSize: 8, paddingSide: "right", padTokenId: 7, names });
     const [ids, mask, types] = batch!.tensors.map((tensor) => rows(tensor.data, tensor.shape));
-    expect(batch!.pairs).toEqual([1, 0]);
+    expect(batch!.rows).toEqual([1, 0]);
     expect(ids).toEqual([
       [2000, 7, 7],
       [1000, 1001, 1002],

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCatalog, selectServed } from "../../src/models/registry.js";
+import { loadCatalog, selectServed } from "../../src/catalog/registry.js";
 import { renderModelConfig } from "../../src/triton/model-config.js";
 import { findMismatches } from "../../src/triton/model-check.js";
 
 const root = join(import.meta.dirname, "../..");
-const registryFile = join(root, "src/models/registry.json");
+const registryFile = join(root, "src/catalog/registry.json");
 const shipped = JSON.parse(readFileSync(registryFile, "utf8"));
 
 function loadChanged(change: (registry: typeof shipped) => void): () => unknown {

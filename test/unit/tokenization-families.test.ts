@@ -4,9 +4,10 @@
  * libraries are test/parity/template-ids.test.ts's job.
  */
 import { describe, expect, it } from "vitest";
-import type { EncodedBatch } from "../../src/models/tokenization/encoded-batch.js";
-import { PairEncoder, type PieceTokenizer, type TokenizationSpec } from "../../src/models/tokenization/encoder.js";
-import { resolveTemplate } from "../../src/models/tokenization/templates.js";
+import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
+import { PairEncoder, type TokenizationSpec } from "../../src/tokenization/encoder.js";
+import type { PieceTokenizer } from "../../src/tokenization/tokenizer.js";
+import { resolveTemplate } from "../../src/tokenization/templates.js";
 
 // The fixed texts as the references hardcode them: mxbai_rerank_v2.py and FlagEmbedding decoder_only/base.py.
 const qwenPrefix =
@@ -52,7 +53,7 @@ function textOf(id: number): string {
 }
 
 /** Each row of a batch as text. */
-function rowTexts(batch: EncodedBatch): string[] {
+function rowTexts(batch: EncodedRows): string[] {
   return Array.from(batch.truncated, (_, row) =>
     Array.from(batch.ids.subarray(batch.offsets[row], batch.offsets[row + 1]), textOf).join(""),
   );
@@ -61,11 +62,11 @@ function rowTexts(batch: EncodedBatch): string[] {
 const letters = "abcdefghijklmnopqrstuvwxyz";
 
 async function encode(spec: Omit<TokenizationSpec, "tokenizerFile">, query: string, documents: readonly string[]) {
-  return new PairEncoder(codePointTokenizer).encodePairs({ ...spec, tokenizerFile: "fake.json" }, query, documents);
+  return new PairEncoder(codePointTokenizer).encodeRows({ ...spec, tokenizerFile: "fake.json" }, query, documents);
 }
 
 describe("qwen2-mxbai", () => {
-  const spec = { template: "qwen2-mxbai", maxLength: 20, truncation: "only_second", queryMaxLength: 15 } as const;
+  const spec = { family: "qwen2-mxbai", maxLength: 20, truncation: "only_second", queryMaxLength: 15 } as const;
 
   it("wraps query: Q, then \\n + document: D, in the chat template and task prompt, which maxLength does not count", async () => {
     const batch = await encode(spec, "q", ["d"]);
@@ -85,7 +86,7 @@ describe("qwen2-mxbai", () => {
 });
 
 describe("gemma-bge", () => {
-  const spec = { template: "gemma-bge", maxLength: 12, truncation: "only_second", queryMaxLength: 8 } as const;
+  const spec = { family: "gemma-bge", maxLength: 12, truncation: "only_second", queryMaxLength: 8 } as const;
 
   it("lays out <bos> A: Q, \\n B: D, \\n prompt, the query cut to queryMaxLength and documents to maxLength", async () => {
     const batch = await encode(spec, "whatever", ["short", letters]);
@@ -104,12 +105,12 @@ describe("gemma-bge", () => {
 });
 
 describe("xlm-roberta", () => {
-  const spec = { template: "xlm-roberta", maxLength: 20, truncation: "only_second", queryMaxLength: 5 } as const;
+  const spec = { family: "xlm-roberta", maxLength: 20, truncation: "only_second", queryMaxLength: 5 } as const;
   const unk = firstSpecialId + specialTokens.indexOf("<unk>");
 
   it("decodes the capped query and documents, encodes that text again, then pairs <s> Q </s></s> D </s>", async () => {
     const tokenizer = codePointTokenizer();
-    const batch = await new PairEncoder(() => tokenizer).encodePairs({ ...spec, tokenizerFile: "fake.json" }, "éa-long", [
+    const batch = await new PairEncoder(() => tokenizer).encodeRows({ ...spec, tokenizerFile: "fake.json" }, "éa-long", [
       "bé",
       letters,
     ]);
@@ -126,7 +127,7 @@ describe("xlm-roberta", () => {
 });
 
 describe("bi-encoder", () => {
-  const spec = { template: "bi-encoder", maxLength: 6, truncation: "longest_first" } as const;
+  const spec = { family: "bi-encoder", maxLength: 6, truncation: "longest_first" } as const;
 
   it("returns the query alone as row 0, then each document alone: [CLS] text [SEP] cut to maxLength", async () => {
     const batch = await encode(spec, "query", ["doc", "document"]);
@@ -149,14 +150,14 @@ describe("PairEncoder with family templates", () => {
     const encoder = new PairEncoder(() => tokenizer);
     const spec: TokenizationSpec = {
       tokenizerFile: "fake.json",
-      template: "gemma-bge",
+      family: "gemma-bge",
       maxLength: 12,
       truncation: "only_second",
       queryMaxLength: 8,
     };
     await encoder.prepare(spec);
-    await encoder.encodePairs(spec, "q", ["d", "e"]);
-    await encoder.encodePairs(spec, "r", ["f"]);
+    await encoder.encodeRows(spec, "q", ["d", "e"]);
+    await encoder.encodeRows(spec, "r", ["f"]);
     expect(tokenizer.encoded).toEqual([
       ["\n", "\n", gemmaPrompt],
       ["A: q", "B: d", "B: e"],
@@ -166,16 +167,16 @@ describe("PairEncoder with family templates", () => {
 
   it.each([
     [
-      { template: "xlm-roberta", truncation: "only_second" },
+      { family: "xlm-roberta", truncation: "only_second" },
       "queryMaxLength must be an integer from 1 to 15 with maxLength 20, got undefined",
     ],
-    [{ template: "xlm-roberta", truncation: "only_second", queryMaxLength: 16 }, "from 1 to 15 with maxLength 20, got 16"],
+    [{ family: "xlm-roberta", truncation: "only_second", queryMaxLength: 16 }, "from 1 to 15 with maxLength 20, got 16"],
     [
-      { template: "gemma-bge", truncation: "longest_first", queryMaxLength: 8 },
+      { family: "gemma-bge", truncation: "longest_first", queryMaxLength: 8 },
       "truncates only_second, like its reference, not longest_first",
     ],
-    [{ template: "bi-encoder", truncation: "only_second" }, "truncates longest_first"],
-    [{ template: "bert", truncation: "longest_first", queryMaxLength: 8 }, "does not cap the query"],
+    [{ family: "bi-encoder", truncation: "only_second" }, "truncates longest_first"],
+    [{ family: "bert", truncation: "longest_first", queryMaxLength: 8 }, "does not cap the query"],
   ] as const)("prepare rejects %o: %s", async (fields, message) => {
     const encoder = new PairEncoder(codePointTokenizer);
     await expect(encoder.prepare({ tokenizerFile: "fake.json", maxLength: 20, ...fields })).rejects.toThrow(message);

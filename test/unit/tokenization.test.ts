@@ -1,9 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
-import { assemblePairs, transferables } from "../../src/models/tokenization/encoded-batch.js";
-import { PairEncoder, type PieceTokenizer, type TokenizationSpec } from "../../src/models/tokenization/encoder.js";
-import { TokenizerPool } from "../../src/models/tokenization/pool.js";
-import { resolveTemplate, type ResolvedTemplate } from "../../src/models/tokenization/templates.js";
-import { TokenizationError, truncatePairLengths, type PartIds } from "../../src/models/tokenization/truncation.js";
+import { assemblePairs, transferables } from "../../src/tokenization/encoded-rows.js";
+import { PairEncoder, type TokenizationSpec } from "../../src/tokenization/encoder.js";
+import type { PieceTokenizer } from "../../src/tokenization/tokenizer.js";
+import { TokenizerPool } from "../../src/tokenization/pool.js";
+import { resolveTemplate, type ResolvedTemplate } from "../../src/tokenization/templates.js";
+import { GatewayError } from "../../src/errors.js";
+import { truncatePairLengths, type PartIds } from "../../src/tokenization/truncation.js";
 
 const CLS = 101;
 const SEP = 102;
@@ -70,9 +72,9 @@ describe("truncatePairLengths", () => {
   });
 
   it("only_second: a query that leaves no document token is an error, like HF", () => {
-    expect(() => truncatePairLengths({ query: 7, document: 1 }, 7, "only_second")).toThrow(TokenizationError);
+    expect(() => truncatePairLengths({ query: 7, document: 1 }, 7, "only_second")).toThrow(GatewayError);
     expect(() => truncatePairLengths({ query: 9, document: 0 }, 7, "only_second")).toThrow(
-      expect.objectContaining({ code: "QUERY_TOO_LONG", message: expect.stringContaining("query has 9 tokens") }),
+      expect.objectContaining({ kind: "invalid", message: expect.stringContaining("query has 9 tokens") }),
     );
     // HF truncates nothing when the pair fits, even with an empty document.
     expect(truncatePairLengths({ query: 7, document: 0 }, 7, "only_second").truncated).toBe(false);
@@ -87,7 +89,7 @@ describe("resolveTemplate", () => {
   it("counts the special tokens the bert template adds, all inside truncation", () => {
     expect(bert.fixedTokenCount).toBe(3);
     expect(bert.budgetOverhead).toBe(3);
-    expect(bert.usesTypeIds).toBe(true);
+    expect(bert.usesTokenTypeIds).toBe(true);
   });
 
   it("names a special token the tokenizer lacks", async () => {
@@ -125,7 +127,7 @@ describe("assemblePairs", () => {
   });
 
   it("leaves typeIds null for a template without them", () => {
-    const withoutTypeIds: ResolvedTemplate = { ...bert, usesTypeIds: false };
+    const withoutTypeIds: ResolvedTemplate = { ...bert, usesTokenTypeIds: false };
     const batch = assemblePairs(withoutTypeIds, part([1]), [part([2])], 8, "only_second");
     expect(batch.typeIds).toBeNull();
     expect(Array.from(batch.ids)).toEqual([CLS, 1, SEP, 2, SEP]);
@@ -160,14 +162,14 @@ describe("PairEncoder", () => {
       tokenToId: (token) => bertVocabulary.get(token),
     };
   }
-  const spec: TokenizationSpec = { tokenizerFile: "bert.json", template: "bert", maxLength: 8, truncation: "only_second" };
+  const spec: TokenizationSpec = { tokenizerFile: "bert.json", family: "bert", maxLength: 8, truncation: "only_second" };
 
   it("tokenizes the query once with the documents, and loads each tokenizer file once", async () => {
     const tokenizer = fakeTokenizer();
     const load = vi.fn(() => tokenizer);
     const encoder = new PairEncoder(load);
-    const batch = await encoder.encodePairs(spec, "q", ["ab", "cdefgh"]);
-    await encoder.encodePairs(spec, "r", ["s"]);
+    const batch = await encoder.encodeRows(spec, "q", ["ab", "cdefgh"]);
+    await encoder.encodeRows(spec, "r", ["s"]);
     expect(load).toHaveBeenCalledTimes(1);
     expect(tokenizer.calls).toEqual([
       ["q", "ab", "cdefgh"],
@@ -182,7 +184,7 @@ describe("PairEncoder", () => {
     const encoder = new PairEncoder(() => {
       throw new Error("No such file");
     });
-    await expect(encoder.encodePairs(spec, "q", ["d"])).rejects.toThrow("cannot load tokenizer bert.json: No such file");
+    await expect(encoder.encodeRows(spec, "q", ["d"])).rejects.toThrow("cannot load tokenizer bert.json: No such file");
   });
 
   it("prepare checks the template and maxLength without encoding", async () => {
@@ -190,22 +192,22 @@ describe("PairEncoder", () => {
     const encoder = new PairEncoder(() => tokenizer);
     await expect(encoder.prepare(spec)).resolves.toBeUndefined();
     await expect(encoder.prepare({ ...spec, maxLength: 3 })).rejects.toThrow(RangeError);
-    await expect(encoder.prepare({ ...spec, template: "gpt" as "bert" })).rejects.toThrow("unknown pair template 'gpt'");
+    await expect(encoder.prepare({ ...spec, family: "gpt" as "bert" })).rejects.toThrow("unknown family 'gpt'");
     // bert has no fixed text to tokenize, and prepare encodes no pair.
     expect(tokenizer.calls).toEqual([]);
   });
 });
 
 describe("TokenizerPool", () => {
-  const spec: TokenizationSpec = { tokenizerFile: "bert.json", template: "bert", maxLength: 8, truncation: "only_second" };
+  const spec: TokenizationSpec = { tokenizerFile: "bert.json", family: "bert", maxLength: 8, truncation: "only_second" };
 
   it("fails requests, rather than hanging or restarting in a loop, when its worker cannot start", async () => {
     // Run from src/, the pool finds no compiled worker.js beside it: what a broken build looks like.
     const pool = new TokenizerPool(1);
-    await expect(pool.encodePairs(spec, "q", ["d"])).rejects.toThrow(/tokenizer worker stopped: .*worker\.js/);
+    await expect(pool.encodeRows(spec, "q", ["d"])).rejects.toThrow(/tokenizer worker stopped: .*worker\.js/);
     await expect(pool.preload([spec])).rejects.toThrow("tokenizer worker stopped");
     await pool.close();
-    await expect(pool.encodePairs(spec, "q", ["d"])).rejects.toThrow("tokenizer pool closed");
+    await expect(pool.encodeRows(spec, "q", ["d"])).rejects.toThrow("tokenizer pool closed");
   });
 
   it("needs at least one thread", () => {

@@ -1,6 +1,6 @@
-import type { EncodedBatch } from "./encoded-batch.js";
 import type { TokenizationSpec } from "./encoder.js";
-import { TokenizationError, type TokenizationErrorCode } from "./truncation.js";
+import type { EncodedRows } from "./encoded-rows.js";
+import { GatewayError, type ErrorKind } from "../errors.js";
 
 /** What TokenizerPool (main thread) asks of worker.ts. */
 export type WorkerTask =
@@ -10,17 +10,22 @@ export type WorkerTask =
 export type WorkerRequest = WorkerTask & { readonly id: number };
 
 export type WorkerResponse =
-  { readonly id: number; readonly batch?: EncodedBatch } | { readonly id: number; readonly error: WireError };
+  { readonly id: number; readonly rows?: EncodedRows } | { readonly id: number; readonly error: WireError };
 
 /** Structured clone drops an Error's class and own fields, so errors cross as plain data. */
 export interface WireError {
   readonly message: string;
-  readonly code?: TokenizationErrorCode;
+  /** Set when the worker threw a GatewayError (the request's fault, e.g. a query too long to pair). */
+  readonly kind?: ErrorKind;
 }
 
 export function toWireError(error: unknown): WireError {
-  if (error instanceof TokenizationError) {
-    return { message: error.message, code: error.code };
+  if (error instanceof GatewayError) {
+    return { message: error.message, kind: error.kind };
   }
   return { message: error instanceof Error ? error.message : String(error) };
+}
+
+export function fromWireError(error: WireError): Error {
+  return error.kind ? new GatewayError(error.kind, error.message) : new Error(error.message);
 }

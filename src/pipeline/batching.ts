@@ -1,4 +1,4 @@
-import type { EncodedBatch } from "../models/tokenization/encoded-batch.js";
+import type { EncodedRows } from "../tokenization/encoded-rows.js";
 import type { InputTensor } from "../triton/client.js";
 
 export interface BatchLayout {
@@ -8,27 +8,28 @@ export interface BatchLayout {
   names: { inputIds: string; attentionMask: string; tokenTypeIds?: string };
 }
 
-export interface PlannedBatch {
-  /** Pair indices, in the order of the batch's rows. */
-  pairs: number[];
+/** One ModelInfer call: some of a request's rows, padded to one length. */
+export interface TritonBatch {
+  /** Indices of the request's rows, in the order of the batch's rows. */
+  rows: number[];
   tensors: InputTensor[];
 }
 
-const lengthOf = (encoded: EncodedBatch, pair: number) => encoded.offsets[pair + 1]! - encoded.offsets[pair]!;
+const lengthOf = (encoded: EncodedRows, row: number) => encoded.offsets[row + 1]! - encoded.offsets[row]!;
 
 /**
- * Splits pairs into batches of at most maxBatchSize rows and pads each batch to its own longest pair.
- * Pairs are grouped by length first so that short pairs do not pay for a long neighbour's padding.
+ * Splits a request's rows into Triton batches of at most maxBatchSize rows and pads each batch to its own longest
+ * row. Rows are grouped by length first so that short rows do not pay for a long neighbour's padding.
  */
-export function planBatches(encoded: EncodedBatch, layout: BatchLayout): PlannedBatch[] {
+export function planBatches(encoded: EncodedRows, layout: BatchLayout): TritonBatch[] {
   const count = encoded.offsets.length - 1;
-  const order = Array.from({ length: count }, (_, pair) => pair).sort(
+  const order = Array.from({ length: count }, (_, row) => row).sort(
     (a, b) => lengthOf(encoded, a) - lengthOf(encoded, b) || a - b,
   );
-  const batches: PlannedBatch[] = [];
+  const batches: TritonBatch[] = [];
   for (let start = 0; start < count; start += layout.maxBatchSize) {
-    const pairs = order.slice(start, start + layout.maxBatchSize);
-    batches.push({ pairs, tensors: buildTensors(encoded, pairs, layout) });
+    const rows = order.slice(start, start + layout.maxBatchSize);
+    batches.push({ rows, tensors: buildTensors(encoded, rows, layout) });
   }
   return batches;
 }
@@ -38,17 +39,17 @@ function int64Buffer(words: Int32Array): Buffer {
   return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
 }
 
-function buildTensors(encoded: EncodedBatch, pairs: number[], layout: BatchLayout): InputTensor[] {
-  const seqLen = Math.max(...pairs.map((pair) => lengthOf(encoded, pair)));
-  const cells = pairs.length * seqLen;
+function buildTensors(encoded: EncodedRows, rows: number[], layout: BatchLayout): InputTensor[] {
+  const seqLen = Math.max(...rows.map((row) => lengthOf(encoded, row)));
+  const cells = rows.length * seqLen;
   // Two 32-bit words per INT64 element; zero-filled, so padding masks and segment ids need no writes.
   const ids = new Int32Array(cells * 2);
   const mask = new Int32Array(cells * 2);
   const types = layout.names.tokenTypeIds && encoded.typeIds ? new Int32Array(cells * 2) : undefined;
   if (layout.padTokenId !== 0) for (let cell = 0; cell < cells; cell++) ids[cell * 2] = layout.padTokenId;
-  pairs.forEach((pair, row) => {
-    const begin = encoded.offsets[pair]!;
-    const length = lengthOf(encoded, pair);
+  rows.forEach((source, row) => {
+    const begin = encoded.offsets[source]!;
+    const length = lengthOf(encoded, source);
     const firstCell = row * seqLen + (layout.paddingSide === "left" ? seqLen - length : 0);
     for (let token = 0; token < length; token++) {
       const word = (firstCell + token) * 2;
@@ -57,7 +58,7 @@ function buildTensors(encoded: EncodedBatch, pairs: number[], layout: BatchLayou
       if (types) types[word] = encoded.typeIds![begin + token]!;
     }
   });
-  const shape = [pairs.length, seqLen];
+  const shape = [rows.length, seqLen];
   const tensors: InputTensor[] = [
     { name: layout.names.inputIds, datatype: "INT64", shape, data: int64Buffer(ids) },
     { name: layout.names.attentionMask, datatype: "INT64", shape, data: int64Buffer(mask) },

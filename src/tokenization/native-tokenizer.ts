@@ -1,5 +1,5 @@
 import { Tokenizer } from "tokenizers";
-import type { PieceTokenizer } from "./encoder.js";
+import type { PieceTokenizer } from "./tokenizer.js";
 
 /**
  * Hugging Face's Rust tokenizers through their napi binding: the same code as the Python `tokenizers`

@@ -1,6 +1,6 @@
 /** A tokenizer pool thread: encodes requests with its own PairEncoder (and so its own tokenizer cache). */
 import { parentPort } from "node:worker_threads";
-import { transferables } from "./encoded-batch.js";
+import { transferables } from "./encoded-rows.js";
 import { PairEncoder } from "./encoder.js";
 import { toWireError, type WorkerRequest, type WorkerResponse } from "./worker-protocol.js";
 
@@ -22,6 +22,6 @@ async function handle(request: WorkerRequest): Promise<[WorkerResponse, ArrayBuf
     await encoder.prepare(request.spec);
     return [{ id: request.id }, []];
   }
-  const batch = await encoder.encodePairs(request.spec, request.query, request.documents);
-  return [{ id: request.id, batch }, transferables(batch)];
+  const rows = await encoder.encodeRows(request.spec, request.query, request.documents);
+  return [{ id: request.id, rows }, transferables(rows)];
 }

@@ -1,11 +1,10 @@
 import { Worker } from "node:worker_threads";
-import { invalidArgument } from "../../api/errors.js";
-import type { EncodedBatch } from "./encoded-batch.js";
-import type { TokenizationSpec } from "./encoder.js";
-import type { WireError, WorkerResponse, WorkerTask } from "./worker-protocol.js";
+import type { RowEncoder, TokenizationSpec } from "./encoder.js";
+import type { EncodedRows } from "./encoded-rows.js";
+import { fromWireError, type WorkerResponse, type WorkerTask } from "./worker-protocol.js";
 
 interface PendingRequest {
-  resolve(batch: EncodedBatch | undefined): void;
+  resolve(rows: EncodedRows | undefined): void;
   reject(error: Error): void;
 }
 
@@ -23,10 +22,10 @@ const workerUrl = new URL("./worker.js", import.meta.url);
 /**
  * Worker threads that tokenize requests, so that a large request never holds the event loop: the
  * native tokenizer runs on libuv/rayon threads, the conversion of its output and the pair assembly on
- * these workers. A request goes to the thread with the fewest in flight; its batch comes back as
+ * these workers. A request goes to the thread with the fewest in flight; its rows come back as
  * transferred typed arrays. bench/tokenizers.ts measured why (event-loop time per request).
  */
-export class TokenizerPool {
+export class TokenizerPool implements RowEncoder {
   private readonly threads: PoolThread[];
   private nextRequestId = 0;
   private closed = false;
@@ -47,13 +46,13 @@ export class TokenizerPool {
 
   /**
    * Tokenizes one request for one model: a row per (query, document) pair, or for a bi-encoder the query's
-   * row and then one per document. Rejects with INVALID_ARGUMENT when the model truncates only_second and
-   * the query leaves no room for a document.
+   * row and then one per document. Rejects with an "invalid" GatewayError when the model truncates only_second
+   * and the query leaves no room for a document.
    */
-  async encodePairs(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedBatch> {
+  async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows> {
     const leastBusy = this.liveThreads().reduce((least, thread) => (thread.pending.size < least.pending.size ? thread : least));
-    const batch = await this.send(leastBusy, { kind: "encode", spec, query, documents });
-    return batch as EncodedBatch;
+    const rows = await this.send(leastBusy, { kind: "encode", spec, query, documents });
+    return rows as EncodedRows;
   }
 
   async close(): Promise<void> {
@@ -74,7 +73,7 @@ export class TokenizerPool {
     return this.threads;
   }
 
-  private send(thread: PoolThread, task: WorkerTask): Promise<EncodedBatch | undefined> {
+  private send(thread: PoolThread, task: WorkerTask): Promise<EncodedRows | undefined> {
     const id = this.nextRequestId++;
     return new Promise((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
@@ -91,7 +90,7 @@ export class TokenizerPool {
       if ("error" in response) {
         request?.reject(fromWireError(response.error));
       } else {
-        request?.resolve(response.batch);
+        request?.resolve(response.rows);
       }
     });
     thread.worker.on("error", (error) => {
@@ -121,8 +120,4 @@ function rejectAll(pending: Map<number, PendingRequest>, error: Error): void {
     request.reject(error);
   }
   pending.clear();
-}
-
-function fromWireError(error: WireError): Error {
-  return error.code === "QUERY_TOO_LONG" ? invalidArgument(error.message) : new Error(error.message);
 }

@@ -1,5 +1,6 @@
+import type { TruncationStrategy } from "../catalog/families.js";
 import type { ResolvedTemplate } from "./templates.js";
-import { truncatePairLengths, type PartIds, type TruncationStrategy } from "./truncation.js";
+import { truncatePairLengths, type PartIds } from "./truncation.js";
 
 /**
  * The tokenized rows of one request, in flat typed arrays: a worker transfers them without copying and the
@@ -7,7 +8,7 @@ import { truncatePairLengths, type PartIds, type TruncationStrategy } from "./tr
  * bi-encoders one text: row 0 the query, then the documents. Row i occupies [offsets[i], offsets[i + 1]) of
  * `ids` and `typeIds`; its attention mask is all ones over that range (padding is the batcher's job).
  */
-export interface EncodedBatch {
+export interface EncodedRows {
   readonly ids: Int32Array;
   /** Null for families whose model takes no token_type_ids. */
   readonly typeIds: Int32Array | null;
@@ -22,8 +23,8 @@ export interface EncodedBatch {
 }
 
 /** The buffers to list in postMessage's transfer list. */
-export function transferables(batch: EncodedBatch): ArrayBuffer[] {
-  const arrays = [batch.ids, batch.typeIds, batch.offsets, batch.truncated];
+export function transferables(rows: EncodedRows): ArrayBuffer[] {
+  const arrays = [rows.ids, rows.typeIds, rows.offsets, rows.truncated];
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
 
@@ -32,7 +33,7 @@ export function contentBudget(template: ResolvedTemplate, maxLength: number): nu
   const budget = maxLength - template.budgetOverhead;
   if (!Number.isInteger(maxLength) || budget < 1) {
     throw new RangeError(
-      `maxLength ${maxLength} leaves no room for content: template '${template.name}' counts ` +
+      `maxLength ${maxLength} leaves no room for content: template '${template.family}' counts ` +
         `${template.budgetOverhead} fixed tokens against it`,
     );
   }
@@ -50,7 +51,7 @@ export function assemblePairs(
   documents: readonly PartIds[],
   maxLength: number,
   truncation: TruncationStrategy,
-): EncodedBatch {
+): EncodedRows {
   const budget = contentBudget(template, maxLength);
   const rows = documents.map((document): RowLayout => {
     const kept = truncatePairLengths({ query: query.ids.length, document: document.ids.length }, budget, truncation);
@@ -68,11 +69,7 @@ export function assemblePairs(
  * Lays out each text alone (bi-encoders): row 0 is the query, rows 1.. the documents, each cut to the
  * content budget.
  */
-export function assembleTexts(
-  template: ResolvedTemplate,
-  texts: readonly (readonly number[])[],
-  maxLength: number,
-): EncodedBatch {
+export function assembleTexts(template: ResolvedTemplate, texts: readonly (readonly number[])[], maxLength: number): EncodedRows {
   const budget = contentBudget(template, maxLength);
   const rows = texts.map((ids): RowLayout => ({ first: ids.slice(0, budget), second: [], truncated: ids.length > budget }));
   return { ...packRows(template, rows), queryTruncated: rows[0]?.truncated ?? false };
@@ -85,14 +82,14 @@ interface RowLayout {
   readonly truncated: boolean;
 }
 
-function packRows(template: ResolvedTemplate, rows: readonly RowLayout[]): Omit<EncodedBatch, "queryTruncated"> {
+function packRows(template: ResolvedTemplate, rows: readonly RowLayout[]): Omit<EncodedRows, "queryTruncated"> {
   const offsets = new Int32Array(rows.length + 1);
   rows.forEach((row, index) => {
     offsets[index + 1] = (offsets[index] ?? 0) + row.first.length + row.second.length + template.fixedTokenCount;
   });
   const tokenCount = offsets[rows.length] ?? 0;
   const ids = new Int32Array(tokenCount);
-  const typeIds = template.usesTypeIds ? new Int32Array(tokenCount) : null;
+  const typeIds = template.usesTokenTypeIds ? new Int32Array(tokenCount) : null;
   let position = 0;
   for (const row of rows) {
     for (const piece of template.pieces) {

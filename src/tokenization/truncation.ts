@@ -12,25 +12,8 @@
  * sequences that hold fixed tokens as well; its only_second cuts the same document tokens as the Rust one
  * whenever the query leaves the document any room, which the queryMaxLength check of encoder.ts ensures.
  */
-
-/** `longest_first`: sentence-transformers CrossEncoder (HF `truncation=True`); `only_second`: FlagEmbedding. */
-export type TruncationStrategy = "longest_first" | "only_second";
-
-export const truncationStrategies: readonly TruncationStrategy[] = ["longest_first", "only_second"];
-
-export type TokenizationErrorCode = "QUERY_TOO_LONG";
-
-/** An error caused by the request's content, not by the gateway: TokenizerPool turns it into INVALID_ARGUMENT. */
-export class TokenizationError extends Error {
-  override readonly name = "TokenizationError";
-
-  constructor(
-    readonly code: TokenizationErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import type { TruncationStrategy } from "../catalog/families.js";
+import { GatewayError } from "../errors.js";
 
 /** A query's or document's ids ready for pairing, and whether a cap already dropped some of them. */
 export interface PartIds {
@@ -58,8 +41,8 @@ export interface TruncatedPairLengths extends PairLengths {
  *
  * `only_second` with a query that leaves no room for the document: HF raises
  * "Sequence to truncate too short to respect the provided max_length" for the whole call. The gateway
- * throws TokenizationError('QUERY_TOO_LONG'); since every pair of a request shares the query, the
- * request is rejected rather than scored with the query cut or the document dropped.
+ * throws an "invalid" GatewayError; since every pair of a request shares the query, the request is rejected
+ * rather than scored with the query cut or the document dropped.
  */
 export function truncatePairLengths(lengths: PairLengths, budget: number, strategy: TruncationStrategy): TruncatedPairLengths {
   if (!Number.isInteger(budget) || budget < 1) {
@@ -94,8 +77,8 @@ function truncateLongestFirst({ query, document }: PairLengths, budget: number):
 
 function truncateOnlySecond({ query, document }: PairLengths, excess: number, budget: number): PairLengths {
   if (document <= excess) {
-    throw new TokenizationError(
-      "QUERY_TOO_LONG",
+    throw new GatewayError(
+      "invalid",
       `query has ${query} tokens, leaving no room for the document: the model takes at most ${budget} ` +
         `query+document tokens and its truncation strategy only_second never cuts the query`,
     );

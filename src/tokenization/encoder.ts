@@ -1,13 +1,15 @@
-import { assemblePairs, assembleTexts, contentBudget, type EncodedBatch } from "./encoded-batch.js";
+import { isFamily, TRUNCATION_STRATEGIES, type Family, type TruncationStrategy } from "../catalog/families.js";
+import { assemblePairs, assembleTexts, contentBudget, type EncodedRows } from "./encoded-rows.js";
 import { loadNativeTokenizer } from "./native-tokenizer.js";
-import { isTemplateName, resolveTemplate, type ResolvedTemplate, type TemplateName } from "./templates.js";
-import { keepFirst, truncationStrategies, type PartIds, type TruncationStrategy } from "./truncation.js";
+import { resolveTemplate, type ResolvedTemplate } from "./templates.js";
+import type { PieceTokenizer } from "./tokenizer.js";
+import { keepFirst, type PartIds } from "./truncation.js";
 
 /** How one model tokenizes: its registry tokenizer, family (the template), maxLength, truncation and query cap. */
 export interface TokenizationSpec {
   /** Path of a Hugging Face tokenizer.json. */
   readonly tokenizerFile: string;
-  readonly template: TemplateName;
+  readonly family: Family;
   /**
    * Most tokens of a row, counting the fixed pieces inside truncation: all of them for encoders; for decoder
    * rerankers the reference's max_length, which its prompt pieces are added to.
@@ -18,13 +20,9 @@ export interface TokenizationSpec {
   readonly queryMaxLength?: number;
 }
 
-/** What the encoder needs from a tokenizer library. */
-export interface PieceTokenizer {
-  /** Ids of each text on its own: no special tokens, no truncation, no padding. */
-  encodeWithoutSpecialTokens(texts: readonly string[]): Promise<number[][]>;
-  /** Text of each id sequence, special tokens included: needed by the families that re-encode decoded ids. */
-  decodeKeepingSpecialTokens?(ids: readonly (readonly number[])[]): Promise<string[]>;
-  tokenToId(token: string): number | undefined;
+/** Turns a request's query and documents into a model's rows; the pool and the in-thread encoder both do. */
+export interface RowEncoder {
+  encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows>;
 }
 
 /** Most ids kept of the query and of each document before pairing, for the families that cap them. */
@@ -45,7 +43,7 @@ const noQuery: PartIds = { ids: [], cut: false };
  * Encodes a request's rows in the calling thread; each pool worker runs one. A tokenizer is loaded once per
  * file and kept, as is each family template resolved against it (its fixed texts tokenized once).
  */
-export class PairEncoder {
+export class PairEncoder implements RowEncoder {
   private readonly tokenizers = new Map<string, PieceTokenizer>();
   private readonly templates = new Map<string, Promise<ResolvedTemplate>>();
 
@@ -56,7 +54,7 @@ export class PairEncoder {
     await this.prepared(spec);
   }
 
-  async encodePairs(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedBatch> {
+  async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows> {
     const { tokenizer, template, caps } = await this.prepared(spec);
     if (template.rows === "texts") {
       return assembleTexts(template, await tokenizer.encodeWithoutSpecialTokens([query, ...documents]), spec.maxLength);
@@ -68,10 +66,10 @@ export class PairEncoder {
   private async prepared(spec: TokenizationSpec): Promise<PreparedSpec> {
     assertKnownSpec(spec);
     const tokenizer = this.tokenizerFor(spec.tokenizerFile);
-    const key = `${spec.template}\u0000${spec.tokenizerFile}`;
+    const key = `${spec.family}\u0000${spec.tokenizerFile}`;
     let template = this.templates.get(key);
     if (!template) {
-      template = resolveTemplate(spec.template, tokenizer);
+      template = resolveTemplate(spec.family, tokenizer);
       this.templates.set(key, template);
     }
     const resolved = await template;
@@ -117,7 +115,7 @@ async function tokenizeParts(
     return capped;
   }
   if (!tokenizer.decodeKeepingSpecialTokens) {
-    throw new Error(`template '${template.name}' decodes ids, which this tokenizer library cannot`);
+    throw new Error(`template '${template.family}' decodes ids, which this tokenizer library cannot`);
   }
   const decoded = await tokenizer.decodeKeepingSpecialTokens(capped.map((part) => part.ids));
   const reencoded = await tokenizer.encodeWithoutSpecialTokens(decoded);
@@ -126,10 +124,10 @@ async function tokenizeParts(
 
 /** Specs cross the worker boundary and come from registry JSON, so their enums are checked at run time. */
 function assertKnownSpec(spec: TokenizationSpec): void {
-  if (!isTemplateName(spec.template)) {
-    throw new Error(`unknown pair template '${spec.template}'`);
+  if (!isFamily(spec.family)) {
+    throw new Error(`unknown family '${spec.family}'`);
   }
-  if (!truncationStrategies.includes(spec.truncation)) {
+  if (!TRUNCATION_STRATEGIES.includes(spec.truncation)) {
     throw new Error(`unknown truncation strategy '${spec.truncation}'`);
   }
 }
@@ -137,7 +135,7 @@ function assertKnownSpec(spec: TokenizationSpec): void {
 /** Checks the registry's lengths and truncation against the family's reference; the caps it takes, if any. */
 function partCaps(spec: TokenizationSpec, template: ResolvedTemplate): PartCaps | null {
   const budget = contentBudget(template, spec.maxLength);
-  const where = `template '${template.name}'`;
+  const where = `template '${template.family}'`;
   if (template.truncation && spec.truncation !== template.truncation) {
     throw new Error(`${where} truncates ${template.truncation}, like its reference, not ${spec.truncation}`);
   }

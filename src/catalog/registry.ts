@@ -1,10 +1,8 @@
 import { readFileSync } from "node:fs";
-import { FAMILIES, isFamily, type Family, type FamilySpec } from "./families.js";
+import { FAMILIES, isFamily, TRUNCATION_STRATEGIES, type Family, type FamilySpec, type TruncationStrategy } from "./families.js";
 
-export type Truncation = "longest_first" | "only_second";
 /** Which Triton model repository a model belongs to: CPU (tests, laptops) or GPU (production). */
 export type Target = "cpu" | "gpu";
-export type ScoreTransform = "sigmoid" | "identity";
 
 /** Triton-side facts about a model: its name in the model repository and its tensor names. */
 export interface TritonBinding {
@@ -54,11 +52,9 @@ export interface ModelSpec {
   maxLength: number;
   /** Families that cap the query on its own (FlagEmbedding, mxbai-rerank-v2: 3/4 of maxLength). */
   queryMaxLength?: number;
-  truncation: Truncation;
+  truncation: TruncationStrategy;
   padTokenId: number;
-  /** Maps the model's logit to the normalized score clients get by default. */
-  score: ScoreTransform;
-  /** sigmoid(logit - scoreCenter): mxbai-rerank-v2 centres its logits at estimated_max / 2. Default 0. */
+  /** sigmoid(logit - scoreCenter), for sigmoid families: mxbai-rerank-v2 centres its logits at estimated_max / 2. Default 0. */
   scoreCenter?: number;
   /** The next, smaller model of the fallback chain; null ends the chain. */
   fallback: string | null;
@@ -98,9 +94,7 @@ class RegistryError extends Error {
   }
 }
 
-const TRUNCATIONS: readonly string[] = ["longest_first", "only_second"];
 const TARGETS: readonly string[] = ["cpu", "gpu"];
-const SCORE_TRANSFORMS: readonly string[] = ["sigmoid", "identity"];
 
 function checkModel(model: ModelSpec, fail: (problem: string) => never): void {
   const where = `model "${model.name}"`;
@@ -108,8 +102,9 @@ function checkModel(model: ModelSpec, fail: (problem: string) => never): void {
   if (!isFamily(model.family)) fail(`${where}: unknown family "${model.family}" (known: ${Object.keys(FAMILIES).join(", ")})`);
   if (!model.tokenizer) fail(`${where}: no tokenizer file`);
   if (!Number.isInteger(model.maxLength) || model.maxLength < 8) fail(`${where}: maxLength must be an integer >= 8`);
-  if (!TRUNCATIONS.includes(model.truncation)) fail(`${where}: truncation must be one of ${TRUNCATIONS.join(", ")}`);
-  if (!SCORE_TRANSFORMS.includes(model.score)) fail(`${where}: score must be one of ${SCORE_TRANSFORMS.join(", ")}`);
+  if (!TRUNCATION_STRATEGIES.includes(model.truncation)) {
+    fail(`${where}: truncation must be one of ${TRUNCATION_STRATEGIES.join(", ")}`);
+  }
   if (!Number.isInteger(model.padTokenId) || model.padTokenId < 0) fail(`${where}: padTokenId must be a token id`);
   if (!Array.isArray(model.targets) || model.targets.length === 0 || !model.targets.every((target) => TARGETS.includes(target))) {
     fail(`${where}: targets must be a non-empty list of ${TARGETS.join(", ")}`);

@@ -1,12 +1,15 @@
 /**
- * Per-family input layouts, named like the registry's `family`: what each family's reference library does to
- * a query and a document (or, for bi-encoders, to each text alone) to get the ids its model reads. Layouts
- * are data; PairEncoder (encoder.ts) and assemblePairs / assembleTexts (encoded-batch.ts) are the one code
- * path for all of them. Fixed tokens and prompt texts are what the reference hardcodes; they become ids of
- * the model's own tokenizer once, in resolveTemplate.
+ * What an architecture family fixes about its models, in one table: the Triton inputs it takes, the side it pads
+ * on, whether a row is a (query, document) pair or one text, what its Triton output is, how that output becomes a
+ * client's score, and its input template: what the family's reference library does to a query and a document
+ * (or, for bi-encoders, to each text alone) to get the ids its model reads. Templates are data; the tokenization
+ * stage resolves them against a model's tokenizer (src/tokenization/templates.ts) and is the one code path for all.
  */
-import type { PieceTokenizer } from "./encoder.js";
-import type { TruncationStrategy } from "./truncation.js";
+
+/** `longest_first`: sentence-transformers CrossEncoder (HF `truncation=True`); `only_second`: FlagEmbedding. */
+export type TruncationStrategy = "longest_first" | "only_second";
+
+export const TRUNCATION_STRATEGIES: readonly TruncationStrategy[] = ["longest_first", "only_second"];
 
 /**
  * Where a fixed piece stands with respect to truncation:
@@ -15,25 +18,21 @@ import type { TruncationStrategy } from "./truncation.js";
  * - "widens": added after truncation, and the reference raises the pair's limit by its length
  *   (FlagLLMReranker's encode_max_length).
  */
-type BudgetRole = "counts" | "excluded" | "widens";
+export type BudgetRole = "counts" | "excluded" | "widens";
 
 /**
  * A fixed special token (budget role "counts" unless stated) or prompt text, or a slot: `first` holds the
  * query (a bi-encoder row's text), `second` the document, like HF's $A and $B. Token type ids are 0 unless
- * a piece says otherwise; only families with usesTypeIds send them.
+ * a piece says otherwise; only families whose model takes token_type_ids send them.
  */
-type TemplatePiece =
+export type TemplatePiece =
   FixedPiece | { readonly kind: "first"; readonly typeId?: number } | { readonly kind: "second"; readonly typeId?: number };
 
-type FixedPiece =
+export type FixedPiece =
   | { readonly kind: "special"; readonly token: string; readonly typeId?: number; readonly budget?: BudgetRole }
   | { readonly kind: "text"; readonly text: string; readonly typeId?: number; readonly budget: BudgetRole };
 
-interface FamilyLayout {
-  /** "pairs": one row per (query, document); "texts": one row per text, the query's first (bi-encoders). */
-  readonly rows: "pairs" | "texts";
-  /** Whether the model takes token_type_ids; when false the batch carries none. */
-  readonly usesTypeIds: boolean;
+export interface TemplateLayout {
   /** The truncation the reference hardcodes; absent where the registry chooses. */
   readonly truncation?: TruncationStrategy;
   /** Text put before the query / each document before tokenizing it. */
@@ -48,9 +47,7 @@ interface FamilyLayout {
 
 // bert-base-uncased tokenizer.json `post_processor.pair`: [CLS] $A:0 [SEP]:0 $B:1 [SEP]:1. DeBERTa-v3's is the
 // same in its own vocabulary (mxbai_rerank_v1.py MxbaiRerankV1.predict encodes the pair with it).
-const clsSepPair: FamilyLayout = {
-  rows: "pairs",
-  usesTypeIds: true,
+const clsSepPair: TemplateLayout = {
   pieces: [
     { kind: "special", token: "[CLS]" },
     { kind: "first" },
@@ -65,10 +62,10 @@ const clsSepPair: FamilyLayout = {
  * reference's max_length * 3 // 4; document at maxLength), then truncates the pair only_second.
  */
 function cappedPair(
-  options: Pick<FamilyLayout, "queryPrefix" | "documentPrefix" | "reencodesCappedParts">,
+  options: Pick<TemplateLayout, "queryPrefix" | "documentPrefix" | "reencodesCappedParts">,
   pieces: readonly TemplatePiece[],
-): FamilyLayout {
-  return { rows: "pairs", usesTypeIds: false, truncation: "only_second", capsParts: true, ...options, pieces };
+): TemplateLayout {
+  return { truncation: "only_second", capsParts: true, ...options, pieces };
 }
 
 /** Both decoder rerankers put sep = tok("\n") before the document, inside the truncated second sequence. */
@@ -78,7 +75,7 @@ const newlineSeparatedPair: readonly TemplatePiece[] = [
   { kind: "second" },
 ];
 
-const familyLayouts = {
+const templates = {
   bert: clsSepPair,
   "deberta-v2": clsSepPair,
   // FlagEmbedding encoder_only/base.py compute_score_single_gpu (lines 102-199): query cut to
@@ -133,64 +130,49 @@ const familyLayouts = {
   // SentenceTransformer.encode: each text alone, bert-base-uncased `post_processor.single` [CLS] $A [SEP],
   // truncated by its Transformer module (truncation="longest_first", which for one text keeps its start).
   "bi-encoder": {
-    rows: "texts",
-    usesTypeIds: true,
     truncation: "longest_first",
     pieces: [{ kind: "special", token: "[CLS]" }, { kind: "first" }, { kind: "special", token: "[SEP]" }],
   },
-} as const satisfies Record<string, FamilyLayout>;
+} as const satisfies Record<string, TemplateLayout>;
 
-export type TemplateName = keyof typeof familyLayouts;
-
-type ResolvedPiece =
-  | { readonly kind: "fixed"; readonly ids: readonly number[]; readonly typeId: number }
-  | { readonly kind: "first" | "second"; readonly typeId: number };
-
-/** A family's layout with its fixed pieces turned into ids of one tokenizer's vocabulary. */
-export interface ResolvedTemplate extends Omit<FamilyLayout, "pieces"> {
-  readonly name: TemplateName;
-  readonly pieces: readonly ResolvedPiece[];
-  /** Tokens of all fixed pieces: what a row holds besides its query and document tokens. */
-  readonly fixedTokenCount: number;
-  /** maxLength minus this is the budget of query + document tokens (negative where fixed pieces widen it). */
-  readonly budgetOverhead: number;
+export interface FamilySpec {
+  /** BERT-style segment ids (token_type_ids); DeBERTa rerankers, XLM-R and decoders take none. */
+  readonly usesTokenTypeIds: boolean;
+  /** Encoders pad right; decoders score the last position, so they pad left. */
+  readonly paddingSide: "left" | "right";
+  /** "pairs": one row per (query, document); "texts": one row per text, the query's first (bi-encoders). */
+  readonly rows: "pairs" | "texts";
+  /**
+   * "logit": one relevance logit per row (cross-encoders, and decoders whose LM head is reduced to the score row
+   * at export). "embedding": one normalized embedding per text, scored as its cosine with the query's.
+   */
+  readonly output: "logit" | "embedding";
+  /** The normalized score: sigmoid of the logit (minus the model's scoreCenter), or the raw value (cosine). */
+  readonly score: "sigmoid" | "identity";
+  readonly template: TemplateLayout;
 }
 
-export function isTemplateName(name: string): name is TemplateName {
-  return Object.hasOwn(familyLayouts, name);
-}
+const crossEncoder = { paddingSide: "right", rows: "pairs", output: "logit", score: "sigmoid" } as const;
+const decoder = { usesTokenTypeIds: false, paddingSide: "left", rows: "pairs", output: "logit", score: "sigmoid" } as const;
 
-/** Resolves a family's fixed pieces against one tokenizer: special tokens by name, texts by encoding them. */
-export async function resolveTemplate(
-  name: TemplateName,
-  tokenizer: Pick<PieceTokenizer, "encodeWithoutSpecialTokens" | "tokenToId">,
-): Promise<ResolvedTemplate> {
-  const { pieces, ...layout }: FamilyLayout = familyLayouts[name];
-  const texts = pieces.flatMap((piece) => (piece.kind === "text" ? [piece.text] : []));
-  const textIds = texts.length > 0 ? await tokenizer.encodeWithoutSpecialTokens(texts) : [];
-  const fixedIds = (piece: FixedPiece): number[] => {
-    if (piece.kind === "text") {
-      return textIds[texts.indexOf(piece.text)] ?? [];
-    }
-    const id = tokenizer.tokenToId(piece.token);
-    return id === undefined ? [] : [id];
-  };
-  let fixedTokenCount = 0;
-  let budgetOverhead = 0;
-  const resolved = pieces.map((piece): ResolvedPiece => {
-    const typeId = piece.typeId ?? 0;
-    if (piece.kind === "first" || piece.kind === "second") {
-      return { kind: piece.kind, typeId };
-    }
-    const ids = fixedIds(piece);
-    if (ids.length === 0) {
-      const what = piece.kind === "special" ? `special token ${piece.token}` : `text ${JSON.stringify(piece.text)}`;
-      throw new Error(`template '${name}' needs ${what}, which the tokenizer lacks`);
-    }
-    fixedTokenCount += ids.length;
-    const budget = piece.budget ?? "counts";
-    budgetOverhead += budget === "counts" ? ids.length : budget === "widens" ? -ids.length : 0;
-    return { kind: "fixed", ids, typeId };
-  });
-  return { ...layout, name, pieces: resolved, fixedTokenCount, budgetOverhead };
+export const FAMILIES = {
+  bert: { ...crossEncoder, usesTokenTypeIds: true, template: templates.bert },
+  "deberta-v2": { ...crossEncoder, usesTokenTypeIds: false, template: templates["deberta-v2"] },
+  "xlm-roberta": { ...crossEncoder, usesTokenTypeIds: false, template: templates["xlm-roberta"] },
+  "qwen2-mxbai": { ...decoder, template: templates["qwen2-mxbai"] },
+  "gemma-bge": { ...decoder, template: templates["gemma-bge"] },
+  "bi-encoder": {
+    usesTokenTypeIds: true,
+    paddingSide: "right",
+    rows: "texts",
+    output: "embedding",
+    score: "identity",
+    template: templates["bi-encoder"],
+  },
+} as const satisfies Record<string, FamilySpec>;
+
+export type Family = keyof typeof FAMILIES;
+
+export function isFamily(name: string): name is Family {
+  return Object.hasOwn(FAMILIES, name);
 }

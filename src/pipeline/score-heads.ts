@@ -1,0 +1,30 @@
+import type { FamilySpec } from "../catalog/families.js";
+
+/** Cosine of row 0 (the query) with every other row; the model's embeddings are already L2-normalized. */
+export function cosineToQuery(embeddings: Float32Array, width: number): Float32Array {
+  const rows = embeddings.length / width;
+  const scores = new Float32Array(rows - 1);
+  for (let row = 1; row < rows; row++) {
+    let dot = 0;
+    for (let i = 0; i < width; i++) dot += embeddings[i]! * embeddings[row * width + i]!;
+    scores[row - 1] = dot;
+  }
+  return scores;
+}
+
+export interface ScoreHead {
+  transform: FamilySpec["score"];
+  /** sigmoid(raw - center), as mxbai-rerank-v2's sigmoid_normalize does. Default 0. */
+  center?: number;
+}
+
+/**
+ * Maps raw scores (logits, or cosines for bi-encoders) to the scores a client receives, normalized unless it
+ * asked for raw ones.
+ */
+export function toScores(raw: Float32Array, head: ScoreHead, keepRaw: boolean): Float64Array {
+  const scores = Float64Array.from(raw);
+  if (keepRaw || head.transform === "identity") return scores;
+  const center = head.center ?? 0;
+  return scores.map((logit) => 1 / (1 + Math.exp(-(logit - center))));
+}
