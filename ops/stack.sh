@@ -24,12 +24,11 @@ start_gateway() {
   log "starting gateway on $RERANK_LISTEN (log: $LOG_FILE)"
   nohup node dist/src/main.js >"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"
-  for _ in $(seq 1 100); do
-    grep -q '"rerank-gateway listening"' "$LOG_FILE" && return
-    gateway_running || { log "gateway exited:"; tail -20 "$LOG_FILE"; exit 1; }
-    sleep 0.2
-  done
-  log "gateway did not start in 20 s:"; tail -20 "$LOG_FILE"; exit 1
+  # Started means SERVING on grpc.health.v1 (the default model is ready), never a line in the log.
+  if ! node dist/tools/wait-serving.js "$RERANK_LISTEN" --timeout-seconds 30 --pid "$(cat "$PID_FILE")"; then
+    tail -20 "$LOG_FILE"
+    exit 1
+  fi
 }
 
 stop_gateway() {
