@@ -52,7 +52,7 @@ from transformers import (  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-REGISTRY = REPO_ROOT / "src" / "models" / "registry.json"
+REGISTRY = REPO_ROOT / "src" / "catalog" / "registry.json"
 SHARED_TOKENIZERS = REPO_ROOT.parent / "shared" / "data" / "tokenizers"
 FIXTURE_TOKENIZERS = REPO_ROOT / "test" / "fixtures" / "tokenizers"
 TRITON_CPU_MODELS = REPO_ROOT / "triton-models" / "cpu"
