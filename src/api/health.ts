@@ -2,7 +2,7 @@ import { HealthImplementation } from "grpc-health-check";
 import type { ModelReadiness } from "../triton/readiness.js";
 
 /** The gRPC health service name of the whole gateway; each model is also a health service, under its own name. */
-export const GATEWAY_HEALTH_SERVICE = "rerank.v1.RerankService";
+const GATEWAY_HEALTH_SERVICE = "rerank.v1.RerankService";
 
 /**
  * grpc.health.v1 mirroring model readiness: each model under its own name, and the gateway ("" and

@@ -32,7 +32,7 @@ export interface RoutingSettings {
   capacityPairs: number;
 }
 
-export const DEFAULT_ROUTING: RoutingSettings = {
+const DEFAULT_ROUTING: RoutingSettings = {
   latencyBudgetMs: 2_000,
   errorThresholdPercentage: 50,
   volumeThreshold: 5,
