@@ -6,6 +6,8 @@ export interface BatchLayout {
   paddingSide: "left" | "right";
   padTokenId: number;
   names: { inputIds: string; attentionMask: string; tokenTypeIds?: string };
+  /** Lengths a batch pads up to, so that Triton can merge concurrent requests of one shape (ascending). */
+  lengthBuckets?: readonly number[];
 }
 
 /** One ModelInfer call: some of a request's rows, padded to one length. */
@@ -18,8 +20,9 @@ export interface TritonBatch {
 const lengthOf = (encoded: EncodedRows, row: number) => encoded.offsets[row + 1]! - encoded.offsets[row]!;
 
 /**
- * Splits a request's rows into Triton batches of at most maxBatchSize rows and pads each batch to its own longest
- * row. Rows are grouped by length first so that short rows do not pay for a long neighbour's padding.
+ * Splits a request's rows into Triton batches of at most maxBatchSize rows and pads each batch to its longest row,
+ * rounded up to the next length bucket. Rows are grouped by length first so that short rows do not pay for a long
+ * neighbour's padding.
  */
 export function planBatches(encoded: EncodedRows, layout: BatchLayout): TritonBatch[] {
   const count = encoded.offsets.length - 1;
@@ -40,7 +43,8 @@ function int64Buffer(words: Int32Array): Buffer {
 }
 
 function buildTensors(encoded: EncodedRows, rows: number[], layout: BatchLayout): InputTensor[] {
-  const seqLen = Math.max(...rows.map((row) => lengthOf(encoded, row)));
+  const longest = Math.max(...rows.map((row) => lengthOf(encoded, row)));
+  const seqLen = layout.lengthBuckets?.find((length) => length >= longest) ?? longest;
   const cells = rows.length * seqLen;
   // Two 32-bit words per INT64 element; zero-filled, so padding masks and segment ids need no writes.
   const ids = new Int32Array(cells * 2);

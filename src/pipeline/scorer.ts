@@ -115,6 +115,7 @@ export class ModelPipeline {
       paddingSide: this.family.paddingSide,
       padTokenId: this.spec.padTokenId,
       names: inputs,
+      lengthBuckets: this.spec.triton.lengthBuckets,
     });
     // One failed batch fails the request: cancel its siblings instead of letting them run for nothing.
     const siblings = new AbortController();

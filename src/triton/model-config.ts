@@ -28,8 +28,31 @@ function parameters(values: Record<string, string>): string {
   return `parameters [\n${entries.join(",\n")}\n]`;
 }
 
+/** The profile ranges: short rows, up to 512 tokens, and the rest of the ladder. */
+const PROFILE_TOPS = [128, 512];
+
+/**
+ * TensorRT optimization profiles covering the model's length buckets, one per range of them, each tuned (opt) for a
+ * full batch at the range's longest bucket. The gateway only ever sends bucket lengths, so these shapes are all
+ * TensorRT sees; onnxruntime's TensorRT provider takes several profiles as repeated input names.
+ */
+function tensorrtProfiles(spec: ModelSpec): Record<"min" | "opt" | "max", string> {
+  const buckets = spec.triton.lengthBuckets;
+  const last = buckets.at(-1)!;
+  const tops = [...PROFILE_TOPS.filter((top) => top < last), last];
+  const names = expectedTensors(spec).inputs.map((tensor) => tensor.name);
+  const shapes = (rows: number, length: number) => names.map((name) => `${name}:${rows}x${length}`);
+  const ranges = tops.map((top, index) => ({ from: (tops[index - 1] ?? 0) + 1, top }));
+  return {
+    min: ranges.flatMap(({ from }) => shapes(1, from)).join(","),
+    opt: ranges.flatMap(({ top }) => shapes(spec.triton.maxBatchSize, top)).join(","),
+    max: ranges.flatMap(({ top }) => shapes(spec.triton.maxBatchSize, top)).join(","),
+  };
+}
+
 /** GPU production: Triton's onnxruntime backend with the TensorRT execution accelerator (FP16, engine cache). */
-function gpuSections(): string[] {
+function gpuSections(spec: ModelSpec): string[] {
+  const profiles = tensorrtProfiles(spec);
   return [
     'backend: "onnxruntime"',
     "instance_group [\n  {\n    kind: KIND_GPU\n    count: 1\n  }\n]",
@@ -43,6 +66,9 @@ function gpuSections(): string[] {
       '        parameters { key: "max_workspace_size_bytes" value: "4294967296" }',
       '        parameters { key: "trt_engine_cache_enable" value: "1" }',
       '        parameters { key: "trt_engine_cache_path" value: "/tmp/triton-trt-cache" }',
+      `        parameters { key: "trt_profile_min_shapes" value: "${profiles.min}" }`,
+      `        parameters { key: "trt_profile_opt_shapes" value: "${profiles.opt}" }`,
+      `        parameters { key: "trt_profile_max_shapes" value: "${profiles.max}" }`,
       "      }",
       "    ]",
       "  }",
@@ -63,7 +89,7 @@ function cpuSections(spec: ModelSpec): string[] {
 /** Renders a model's config.pbtxt for one target; the committed files under triton-models/<target>/ are this output. */
 export function renderModelConfig(spec: ModelSpec, target: Target): string {
   const tensors = expectedTensors(spec);
-  const [backend, ...rest] = target === "gpu" ? gpuSections() : cpuSections(spec);
+  const [backend, ...rest] = target === "gpu" ? gpuSections(spec) : cpuSections(spec);
   return (
     [
       `# Generated from src/catalog/registry.json (model "${spec.name}") by \`npm run triton:configs\`; do not edit.`,

@@ -77,4 +77,22 @@ describe("planBatches", () => {
     ]);
     expect(batch!.tensors).toHaveLength(2);
   });
+
+  it("pads each batch up to its length bucket, so that concurrent requests share Triton shapes", () => {
+    const batches = planBatches(encoded([5, 17, 40, 70]), {
+      maxBatchSize: 2,
+      paddingSide: "right",
+      padTokenId: 0,
+      names,
+      lengthBuckets: [16, 32, 64],
+    });
+    // [5, 17] pads to 17 -> bucket 32; [40, 70] pads to 70, past the last bucket: its own length.
+    expect(batches.map((batch) => batch.tensors[0]!.shape)).toEqual([
+      [2, 32],
+      [2, 70],
+    ]);
+    const [ids, mask] = batches[0]!.tensors.map((tensor) => rows(tensor.data, tensor.shape));
+    expect(mask![0]!.filter(Boolean)).toHaveLength(5);
+    expect(ids![1]!.slice(17)).toEqual(new Array(15).fill(0));
+  });
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCatalog, selectServed } from "../../src/catalog/registry.js";
+import { defaultLengthBuckets, loadCatalog, maxRowLength, selectServed } from "../../src/catalog/registry.js";
 import { renderModelConfig } from "../../src/triton/model-config.js";
 import { findMismatches } from "../../src/triton/model-check.js";
 
@@ -55,6 +55,27 @@ describe("model registry", () => {
           renderModelConfig(spec, target),
         );
       }
+    }
+  });
+});
+
+describe("length buckets", () => {
+  it("default ladder: four steps per octave from 16, ending at the longest row", () => {
+    expect(defaultLengthBuckets(512)).toEqual([16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512]);
+    expect(defaultLengthBuckets(300)).toEqual([16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 300]);
+  });
+
+  it("rows of encoders end at maxLength; decoder templates add their prompt outside it", () => {
+    expect(maxRowLength("bert", 512)).toBe(512);
+    expect(maxRowLength("xlm-roberta", 512)).toBe(512);
+    expect(maxRowLength("qwen2-mxbai", 8192)).toBeGreaterThan(8192 + 79);
+    expect(maxRowLength("gemma-bge", 512)).toBeGreaterThan(512);
+  });
+
+  it("every model gets buckets ending at its longest row unless the registry sets them", () => {
+    const catalog = loadCatalog(registryFile);
+    for (const spec of catalog.models.values()) {
+      expect(spec.triton.lengthBuckets.at(-1), spec.name).toBe(maxRowLength(spec.family, spec.maxLength));
     }
   });
 });
