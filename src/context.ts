@@ -11,6 +11,8 @@ export interface RequestContext {
   /** Epoch milliseconds; the hard bound of every stage and every Triton call. */
   readonly deadline: number;
   readonly signal: AbortSignal;
+  /** What the request is doing now, shared by every scope of it: a deadline names the stage it ran out in. */
+  readonly progress: { stage: string };
 }
 
 export interface ContextScope {
@@ -27,13 +29,14 @@ export function openContext(options: { deadline: number; requestId?: string }): 
   const controller = new AbortController();
   // A 1000-document request sends dozens of concurrent Triton batches, each listening on this signal.
   setMaxListeners(0, controller.signal);
+  const progress = { stage: "waiting to start" };
   const timer = setTimeout(
-    () => controller.abort(new GatewayError("timeout", "the request's deadline passed")),
+    () => controller.abort(new GatewayError("timeout", `the request's deadline passed while ${progress.stage}`)),
     Math.max(0, options.deadline - Date.now()),
   );
   timer.unref();
   return {
-    context: { requestId, deadline: options.deadline, signal: controller.signal },
+    context: { requestId, deadline: options.deadline, signal: controller.signal, progress },
     cancel: () => controller.abort(new GatewayError("cancelled", "the client cancelled the call")),
     close: () => clearTimeout(timer),
   };

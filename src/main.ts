@@ -37,7 +37,10 @@ async function main(): Promise<void> {
   );
   const tokenizers = new TokenizerPool(config.tokenizerThreads);
   const pipelines = new Map(
-    [...registry.models.values()].map((spec) => [spec.name, new ModelPipeline(spec, config.tokenizerDir, tokenizers, triton)]),
+    [...registry.models.values()].map((spec) => [
+      spec.name,
+      new ModelPipeline(spec, config.tokenizerDir, tokenizers, triton, metrics),
+    ]),
   );
   await tokenizers.preload([...pipelines.values()].map((pipeline) => pipeline.tokenization));
 

@@ -48,8 +48,16 @@ export function defaultLengthBuckets(longestRow: number): number[] {
 
 /** How the routing stage protects a model; every field has a default (DEFAULT_ROUTING). */
 export interface RoutingSettings {
-  /** A call slower than this counts as a failure and the request moves on to the fallback. */
+  /**
+   * A Triton call's budget is latencyBudgetMs + budgetSlack × (cost per cell) × (padded cells of the call and of
+   * the calls queued ahead of it on this model); a call past it counts as a failure and the request moves on to the
+   * fallback. latencyBudgetMs is what a call of almost no work may take.
+   */
   latencyBudgetMs: number;
+  /** The cost per 1000 padded cells assumed until the model's own is learned from its first calls. */
+  msPerKiloCell: number;
+  /** How many times its expected time a call may take before it counts as slow. */
+  budgetSlack: number;
   /** The breaker opens when this share of calls in the rolling window failed... */
   errorThresholdPercentage: number;
   /** ...once the window holds at least this many calls. */
@@ -64,6 +72,9 @@ export interface RoutingSettings {
 
 const DEFAULT_ROUTING: RoutingSettings = {
   latencyBudgetMs: 2_000,
+  // A CPU cross-encoder of MiniLM size costs ~150 ms per 1000 cells here; a GPU far less: learned within 5 calls.
+  msPerKiloCell: 200,
+  budgetSlack: 4,
   errorThresholdPercentage: 50,
   volumeThreshold: 5,
   rollingWindowMs: 10_000,

@@ -44,6 +44,21 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Real tokens and padded cells sent to Triton: their ratio is the padding efficiency. */
+  readonly tokensSent = new Counter({
+    name: "rerank_tokens_sent_total",
+    help: "Tokens (attention mask ones) sent to Triton, by model",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+
+  readonly cellsSent = new Counter({
+    name: "rerank_padded_cells_total",
+    help: "Padded tensor cells (rows x sequence length) sent to Triton, by model",
+    labelNames: ["model"] as const,
+    registers: [this.registry],
+  });
+
   readonly endpointUp = new Gauge({
     name: "rerank_triton_endpoint_up",
     help: "1 when the Triton endpoint is taking requests, 0 while it is ejected",

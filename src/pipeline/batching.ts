@@ -15,6 +15,10 @@ export interface TritonBatch {
   /** Indices of the request's rows, in the order of the batch's rows. */
   rows: number[];
   tensors: InputTensor[];
+  /** Rows x padded sequence length: the work Triton does for this batch. */
+  cells: number;
+  /** Real tokens among those cells. */
+  tokens: number;
 }
 
 const lengthOf = (encoded: EncodedRows, row: number) => encoded.offsets[row + 1]! - encoded.offsets[row]!;
@@ -32,7 +36,10 @@ export function planBatches(encoded: EncodedRows, layout: BatchLayout): TritonBa
   const batches: TritonBatch[] = [];
   for (let start = 0; start < count; start += layout.maxBatchSize) {
     const rows = order.slice(start, start + layout.maxBatchSize);
-    batches.push({ rows, tensors: buildTensors(encoded, rows, layout) });
+    const tensors = buildTensors(encoded, rows, layout);
+    const [, seqLen = 0] = tensors[0]!.shape;
+    const tokens = rows.reduce((sum, row) => sum + lengthOf(encoded, row), 0);
+    batches.push({ rows, tensors, cells: rows.length * seqLen, tokens });
   }
   return batches;
 }

@@ -8,7 +8,8 @@ import type { RowEncoder, TokenizationSpec } from "../tokenization/encoder.js";
 import type { EncodedRows } from "../tokenization/encoded-rows.js";
 import { TritonError, type TritonFailure } from "../triton/client.js";
 import type { InferenceBackend } from "../triton/endpoints.js";
-import { planBatches } from "./batching.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import { planBatches, type TritonBatch } from "./batching.js";
 import { cosineToQuery, toScores } from "./score-heads.js";
 
 export interface ScoreRequest {
@@ -18,6 +19,26 @@ export interface ScoreRequest {
   truncate: boolean;
   /** Return the model's raw scores (logits, cosines) instead of normalized ones. */
   rawScores: boolean;
+}
+
+/** How long one Triton call may take, given the padded cells it carries (the routing stage's WorkBudget). */
+export interface CallBudget {
+  begin(cells: number): CallTicket;
+}
+
+export interface CallTicket {
+  readonly budgetMs: number;
+  /** Reports how the call went: the budget learns from calls that came back within it. */
+  end(elapsedMs: number, withinBudget: boolean): void;
+}
+
+/** A Triton call that ran past its work's budget: the model is slow, whatever the client's deadline says. */
+export class CallOverBudget extends Error {
+  override readonly name = "CallOverBudget";
+
+  constructor(model: string, budgetMs: number, cells: number) {
+    super(`model ${model} did not answer within the ${Math.round(budgetMs)} ms its work allows (${cells} padded cells)`);
+  }
 }
 
 export interface ScoredDocuments {
@@ -58,6 +79,7 @@ export class ModelPipeline {
     tokenizerDir: string,
     private readonly encoder: RowEncoder,
     private readonly triton: InferenceBackend,
+    private readonly metrics?: GatewayMetrics,
   ) {
     this.tokenization = {
       tokenizerFile: tokenizerFileOf(tokenizerDir, spec),
@@ -69,7 +91,8 @@ export class ModelPipeline {
     this.family = FAMILIES[spec.family];
   }
 
-  async score(request: ScoreRequest, context: RequestContext): Promise<ScoredDocuments> {
+  async score(request: ScoreRequest, context: RequestContext, budget?: CallBudget): Promise<ScoredDocuments> {
+    context.progress.stage = `tokenizing ${request.documents.length} documents for ${this.spec.name}`;
     const tokenizeStart = performance.now();
     const encoded = await this.encoder.encodeRows(this.tokenization, request.query, request.documents);
     const tokenizeMs = performance.now() - tokenizeStart;
@@ -79,7 +102,7 @@ export class ModelPipeline {
     if (!request.truncate) this.rejectOverlong(encoded.queryTruncated, truncated);
 
     const inferenceStart = performance.now();
-    const output = await this.infer(encoded, context);
+    const output = await this.infer(encoded, context, budget);
     const raw = embeds ? cosineToQuery(output, this.spec.triton.outputWidth ?? 1) : output;
     return {
       scores: toScores(raw, { transform: this.family.score, center: this.spec.scoreCenter }, request.rawScores),
@@ -108,7 +131,7 @@ export class ModelPipeline {
   }
 
   /** Triton's output for every row of `encoded`, in row order, `outputWidth` values per row. */
-  private async infer(encoded: EncodedRows, context: RequestContext): Promise<Float32Array> {
+  private async infer(encoded: EncodedRows, context: RequestContext, budget?: CallBudget): Promise<Float32Array> {
     const { inputs, output, maxBatchSize, model, outputWidth = 1 } = this.spec.triton;
     const batches = planBatches(encoded, {
       maxBatchSize,
@@ -121,10 +144,17 @@ export class ModelPipeline {
     const siblings = new AbortController();
     const batchContext = withSignal(context, siblings.signal);
     const values = new Float32Array((encoded.offsets.length - 1) * outputWidth);
+    let answered = 0;
+    const waiting = () => `waiting for Triton (model ${model}, ${answered} of ${batches.length} batches answered)`;
+    context.progress.stage = waiting();
     try {
       await Promise.all(
         batches.map(async (batch) => {
-          const rows = await this.triton.infer(model, batch.tensors, output, batchContext);
+          const rows = await this.timed(batch, budget, () => this.triton.infer(model, batch.tensors, output, batchContext));
+          this.metrics?.cellsSent.inc({ model: this.spec.name }, batch.cells);
+          this.metrics?.tokensSent.inc({ model: this.spec.name }, batch.tokens);
+          answered++;
+          context.progress.stage = waiting();
           batch.rows.forEach((source, row) =>
             values.set(rows.subarray(row * outputWidth, (row + 1) * outputWidth), source * outputWidth),
           );
@@ -137,9 +167,34 @@ export class ModelPipeline {
     return values;
   }
 
+  /** Runs one Triton call against its budget: past it, the call fails with CallOverBudget (and is cancelled). */
+  private async timed<T>(batch: TritonBatch, budget: CallBudget | undefined, call: () => Promise<T>): Promise<T> {
+    if (!budget) return call();
+    const { cells } = batch;
+    const ticket = budget.begin(cells);
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const overBudget = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CallOverBudget(this.spec.name, ticket.budgetMs, cells)), ticket.budgetMs);
+    });
+    try {
+      const result = await Promise.race([call(), overBudget]);
+      ticket.end(performance.now() - started, true);
+      return result;
+    } catch (error) {
+      ticket.end(performance.now() - started, false);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** The request's own end (deadline, cancel) wins over how the Triton call reported it. */
   private asGatewayError(error: unknown, context: RequestContext): unknown {
     if (context.signal.aborted) return abortError(context);
+    if (error instanceof TritonError && error.failure === "deadline") {
+      return new GatewayError("timeout", `the request's deadline passed while ${context.progress.stage}: ${error.message}`);
+    }
     if (error instanceof TritonError) return new GatewayError(KIND_OF_FAILURE[error.failure], error.message);
     return error;
   }

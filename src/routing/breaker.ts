@@ -4,47 +4,33 @@ import { GatewayError, isRequestCaused } from "../errors.js";
 
 export type BreakerState = "closed" | "open" | "half_open";
 
-/** What the caller gets when a call ran past the model's latency budget. */
-export class LatencyBudgetExceeded extends Error {
-  constructor(
-    readonly model: string,
-    readonly budgetMs: number,
-  ) {
-    super(`model ${model} did not answer within its latency budget of ${budgetMs} ms`);
-  }
-}
-
 /** What a request gets from a model whose breaker refuses calls. */
 export function breakerOpen(model: string): GatewayError {
   return new GatewayError("unavailable", `model ${model}: circuit breaker open`);
 }
 
 /**
- * A circuit breaker per model (opossum): it opens when, over its rolling window, the share of failed calls
- * (errors, or calls slower than the latency budget) crosses the threshold; after resetTimeoutMs it lets one
- * probe through (half-open) and closes on its success. A client's own deadline running out does not count:
- * the model was not necessarily slow, the client was impatient.
+ * A circuit breaker per model (opossum): it opens when, over its rolling window, the share of failed calls crosses
+ * the threshold; after resetTimeoutMs it lets one probe through (half-open) and closes on its success. Slowness is
+ * judged by the pipeline against each Triton call's work (WorkBudget), not by a fixed timeout here: a call over its
+ * budget fails, and counts. Errors the request caused (bad input, the client's deadline or cancel) never count.
  */
 export class ModelBreaker {
-  private readonly breaker: CircuitBreaker<[(signal: AbortSignal) => Promise<unknown>, AbortController], unknown>;
+  private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
 
   constructor(
     readonly model: string,
-    private readonly settings: RoutingSettings,
+    settings: RoutingSettings,
     onStateChange: (state: BreakerState) => void,
   ) {
-    this.breaker = new CircuitBreaker(
-      (call: (signal: AbortSignal) => Promise<unknown>, attempt: AbortController) => call(attempt.signal),
-      {
-        timeout: settings.latencyBudgetMs,
-        errorThresholdPercentage: settings.errorThresholdPercentage,
-        volumeThreshold: settings.volumeThreshold,
-        rollingCountTimeout: settings.rollingWindowMs,
-        resetTimeout: settings.resetTimeoutMs,
-        // Errors the request caused say nothing about the model's health: they never trip the breaker.
-        errorFilter: isRequestCaused,
-      },
-    );
+    this.breaker = new CircuitBreaker((call: () => Promise<unknown>) => call(), {
+      timeout: false,
+      errorThresholdPercentage: settings.errorThresholdPercentage,
+      volumeThreshold: settings.volumeThreshold,
+      rollingCountTimeout: settings.rollingWindowMs,
+      resetTimeout: settings.resetTimeoutMs,
+      errorFilter: isRequestCaused,
+    });
     this.breaker.on("open", () => onStateChange("open"));
     this.breaker.on("halfOpen", () => onStateChange("half_open"));
     this.breaker.on("close", () => onStateChange("closed"));
@@ -55,19 +41,12 @@ export class ModelBreaker {
     return !this.breaker.closed && !this.breaker.pendingClose;
   }
 
-  /**
-   * Runs `call` under the breaker. Past the latency budget the call's signal is aborted (its Triton calls are
-   * cancelled) and LatencyBudgetExceeded is thrown; an open breaker throws breakerOpen().
-   */
-  async run<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const attempt = new AbortController();
+  /** Runs `call` under the breaker; an open breaker throws breakerOpen() without calling it. */
+  async run<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return (await this.breaker.fire(call, attempt)) as T;
+      return (await this.breaker.fire(call)) as T;
     } catch (error) {
-      attempt.abort();
-      const code = (error as { code?: string }).code;
-      if (code === "ETIMEDOUT") throw new LatencyBudgetExceeded(this.model, this.settings.latencyBudgetMs);
-      if (code === "EOPENBREAKER") throw breakerOpen(this.model);
+      if ((error as { code?: string }).code === "EOPENBREAKER") throw breakerOpen(this.model);
       throw error;
     }
   }

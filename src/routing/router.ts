@@ -1,8 +1,9 @@
-import { withSignal, type RequestContext } from "../context.js";
+import type { RequestContext } from "../context.js";
 import { GatewayError, isRequestCaused } from "../errors.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
-import type { ModelPipeline, ScoreRequest, ScoredDocuments } from "../pipeline/scorer.js";
-import { breakerOpen, LatencyBudgetExceeded, ModelBreaker, type BreakerState } from "./breaker.js";
+import { CallOverBudget, type ModelPipeline, type ScoreRequest, type ScoredDocuments } from "../pipeline/scorer.js";
+import { breakerOpen, ModelBreaker, type BreakerState } from "./breaker.js";
+import { WorkBudget } from "./call-budget.js";
 import { PairCapacity } from "./capacity.js";
 
 /** Why a model further down the chain scored a request instead of the one asked for. */
@@ -26,6 +27,7 @@ interface GuardedModel {
   pipeline: ModelPipeline;
   breaker: ModelBreaker;
   capacity: PairCapacity;
+  budget: WorkBudget;
 }
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
@@ -33,8 +35,8 @@ const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, half_open: 1, o
 /**
  * The routing stage: walks the requested model's fallback chain (registry `fallback`, served models only) and
  * lets the first model that can take the request score it. A model is passed over while its breaker is open,
- * while it is at capacity (load shedding before anything fails), or when its call fails or runs past its
- * latency budget with time left on the client's deadline. When no model of the chain can take the request and
+ * while it is at capacity (load shedding before anything fails), or when its call fails or a Triton call runs past
+ * the budget its work allows (WorkBudget) with time left on the client's deadline. When no model of the chain can take the request and
  * some are at capacity, it gets "overloaded" at once, with a retry hint, instead of waiting into a timeout.
  */
 export class Router {
@@ -50,7 +52,13 @@ export class Router {
       );
       metrics.breakerState.set({ model: name }, BREAKER_GAUGE.closed);
       metrics.pairsInFlight.set({ model: name }, 0);
-      this.models.set(name, { pipeline, breaker, capacity: new PairCapacity(pipeline.spec.routing.capacityPairs) });
+      const { routing } = pipeline.spec;
+      this.models.set(name, {
+        pipeline,
+        breaker,
+        capacity: new PairCapacity(routing.capacityPairs),
+        budget: new WorkBudget(routing),
+      });
     }
   }
 
@@ -79,7 +87,7 @@ export class Router {
     };
 
     for (const name of chain) {
-      const { pipeline, breaker, capacity } = this.models.get(name)!;
+      const { pipeline, breaker, capacity, budget } = this.models.get(name)!;
       if (breaker.refusing) {
         passOver("breaker_open", breakerOpen(name));
         continue;
@@ -96,12 +104,13 @@ export class Router {
       attempted = true;
       this.metrics.pairsInFlight.set({ model: name }, capacity.pairsInFlight);
       try {
-        const scored = await breaker.run((budgetSignal) => pipeline.score(request, withSignal(context, budgetSignal)));
+        // A failed attempt has already cancelled its own Triton calls (the pipeline aborts sibling batches).
+        const scored = await breaker.run(() => pipeline.score(request, context, budget));
         if (name === request.model) return { model: name, scored };
         this.metrics.fallbacks.inc({ from: request.model, to: name, reason: reason! });
         return { model: name, scored, degradedReason: reason };
       } catch (error) {
-        if (error instanceof LatencyBudgetExceeded) {
+        if (error instanceof CallOverBudget) {
           passOver("timeout", new GatewayError("timeout", error.message));
         } else if (error instanceof GatewayError && !isRequestCaused(error)) {
           passOver("primary_unavailable", error);
