@@ -1,9 +1,14 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * The three projects run one after another (sequence.groupOrder: lowest first), never at the same time: on a
+ * 2-core machine the integration tests' timing windows must not share the CPU with tokenizer-heavy parity runs.
+ * The integration project's global setup (Triton's start-up) still runs before any project starts.
+ */
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts"], sequence: { groupOrder: 0 } } },
       // Score parity needs Triton, so it runs in the integration project; the rest of parity is tokenizer-only.
       {
         test: {
@@ -11,6 +16,7 @@ export default defineConfig({
           include: ["test/parity/**/*.test.ts"],
           exclude: ["test/parity/scores.test.ts"],
           testTimeout: 120_000,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -22,6 +28,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // One real Triton on 2 cores: files share it, so run them one at a time.
           fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -8,8 +8,8 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { freePort } from "./ports.js";
 import { buildTestTokenizers } from "./test-tokenizers.js";
+import { tritonProcess } from "./triton-process.js";
 
 const root = join(import.meta.dirname, "..", "..");
 
@@ -19,13 +19,12 @@ declare module "vitest" {
     tritonEnv: Record<string, string>;
     /** RERANK_TOKENIZER_DIR holding every CPU model's tokenizer. */
     tokenizerDir: string;
-    /** RERANK_FAULT_INJECTION_DIR of the Triton process: <model>.json there slows or fails that model. */
+    /**
+     * RERANK_FAULT_INJECTION_DIR of the Triton process: <model>.json there slows or fails that model, and the model
+     * appends each cancellation it sees to <model>.cancelled.
+     */
     faultDir: string;
   }
-}
-
-function triton(command: "start" | "stop", env: Record<string, string>): void {
-  execFileSync("bash", [join(root, "ops", "triton.sh"), command], { env: { ...process.env, ...env }, stdio: "inherit" });
 }
 
 /** The product's CPU models, each served by test/triton/fault_injecting_reranker.py; rebuilt on every run. */
@@ -38,20 +37,17 @@ function buildTestModelRepository(): string {
 }
 
 export default async function setup(project: TestProject): Promise<() => void> {
-  const env = {
+  const faultDir = join(root, ".run", "test-faults");
+  const triton = await tritonProcess(join(root, ".run", "test-triton"), {
     TRITON_MODEL_REPOSITORY: buildTestModelRepository(),
-    TRITON_RUN_DIR: join(root, ".run", "test-triton"),
-    TRITON_GRPC_PORT: String(await freePort()),
-    TRITON_HTTP_PORT: String(await freePort()),
-    TRITON_METRICS_PORT: String(await freePort()),
-    RERANK_FAULT_INJECTION_DIR: join(root, ".run", "test-faults"),
-  };
-  rmSync(env.RERANK_FAULT_INJECTION_DIR, { recursive: true, force: true });
-  mkdirSync(env.RERANK_FAULT_INJECTION_DIR, { recursive: true });
-  project.provide("faultDir", env.RERANK_FAULT_INJECTION_DIR);
+    RERANK_FAULT_INJECTION_DIR: faultDir,
+  });
+  rmSync(faultDir, { recursive: true, force: true });
+  mkdirSync(faultDir, { recursive: true });
+  project.provide("faultDir", faultDir);
   project.provide("tokenizerDir", buildTestTokenizers());
-  triton("start", env);
-  project.provide("tritonGrpcUrl", `127.0.0.1:${env.TRITON_GRPC_PORT}`);
-  project.provide("tritonEnv", env);
-  return () => triton("stop", env);
+  triton.start();
+  project.provide("tritonGrpcUrl", triton.grpcUrl);
+  project.provide("tritonEnv", triton.env);
+  return () => triton.stop();
 }

@@ -16,6 +16,13 @@ and sleeps delay_ms before scoring, then fails each request that is not cancelle
 A file that cannot be read as faults fails every request of the batch with a message naming it. Changes apply
 from the next execute(); write the file atomically (a temporary file renamed over it, as test/support/faults.ts
 does) so a batch never reads half of it.
+
+While it sleeps, the model polls each request's ``is_cancelled()`` (python_backend README, "Request Cancellation
+Handling") every CANCELLATION_POLL_S, so tests can see from Triton's side that a client's cancel or deadline
+reached the model: each request it sees cancelled appends one line ``{"after_ms": <ms into the delay>}`` to
+``$RERANK_FAULT_INJECTION_DIR/<model name>.cancelled`` (one write() to a file opened O_APPEND: whole lines, even
+with several model instances appending). Once every request of the batch is cancelled the delay ends early: the
+shipped model then answers them CANCELLED.
 """
 
 import json
@@ -43,7 +50,7 @@ class TritonPythonModel(onnx_reranker.TritonPythonModel):
         if self.fault_injection is None:
             return super().execute(requests)
         try:
-            failure_rate = self.fault_injection.delay_then_failure_rate()
+            failure_rate = self.fault_injection.delay_then_failure_rate(requests)
         except InvalidFaultControl as error:
             return [onnx_reranker.error_response(str(error)) for _ in requests]
         if not failure_rate:
@@ -70,9 +77,11 @@ class FaultInjection:
     """The control file of one model (see the module docstring)."""
 
     CONTROL_KEYS = ("delay_ms", "failure_rate")
+    CANCELLATION_POLL_S = 0.02
 
-    def __init__(self, control_file):
+    def __init__(self, control_file, cancellation_file):
         self.control_file = control_file
+        self.cancellation_file = cancellation_file
 
     @classmethod
     def from_environment(cls, model_name):
@@ -81,10 +90,11 @@ class FaultInjection:
             return None
         control_file = os.path.join(directory, f"{model_name}.json")
         pb_utils.Logger.log_warn(f"fault_injecting_reranker: fault injection enabled, control file {control_file}")
-        return cls(control_file)
+        return cls(control_file, os.path.join(directory, f"{model_name}.cancelled"))
 
-    def delay_then_failure_rate(self):
-        """Sleeps the control file's delay and returns its failure rate; 0 without a file."""
+    def delay_then_failure_rate(self, requests):
+        """Sleeps the control file's delay (watching `requests` for cancellation) and returns its failure rate;
+        0 without a file."""
         try:
             with open(self.control_file, encoding="utf-8") as file:
                 faults = json.load(file)
@@ -99,8 +109,31 @@ class FaultInjection:
         delay_ms = self._number(faults, "delay_ms", math.inf)
         failure_rate = self._number(faults, "failure_rate", 1)
         if delay_ms:
-            time.sleep(delay_ms / 1000)
+            self._delay(delay_ms, requests)
         return failure_rate
+
+    def _delay(self, delay_ms, requests):
+        """Sleeps delay_ms, recording each request seen cancelled; ends early once all of them are."""
+        started = time.monotonic()
+        end = started + delay_ms / 1000
+        seen_cancelled = set()
+        while True:
+            for index, request in enumerate(requests):
+                if index not in seen_cancelled and request.is_cancelled():
+                    seen_cancelled.add(index)
+                    self._record_cancellation((time.monotonic() - started) * 1000)
+            remaining = end - time.monotonic()
+            if remaining <= 0 or len(seen_cancelled) == len(requests):
+                return
+            time.sleep(min(self.CANCELLATION_POLL_S, remaining))
+
+    def _record_cancellation(self, after_ms):
+        line = json.dumps({"after_ms": round(after_ms, 1)}) + "\n"
+        descriptor = os.open(self.cancellation_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(descriptor, line.encode())
+        finally:
+            os.close(descriptor)
 
     def _number(self, faults, key, maximum):
         value = faults.get(key, 0)
