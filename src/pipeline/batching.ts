@@ -12,7 +12,7 @@ export interface BatchLayout {
 
 /** One ModelInfer call: some of a request's rows, padded to one length. */
 export interface TritonBatch {
-  /** Indices of the request's rows, in the order of the batch's rows. */
+  /** Output slot of each of the batch's rows, in order (the row's index in the request). */
   rows: number[];
   tensors: InputTensor[];
   /** Rows x padded sequence length: the work Triton does for this batch. */
@@ -21,27 +21,66 @@ export interface TritonBatch {
   tokens: number;
 }
 
-const lengthOf = (encoded: EncodedRows, row: number) => encoded.offsets[row + 1]! - encoded.offsets[row]!;
+/** One tokenized row, wherever it came from (a chunk of the request), and the output slot its score goes to. */
+export interface RowRef {
+  readonly source: EncodedRows;
+  readonly row: number;
+  readonly slot: number;
+}
+
+const lengthOf = ({ source, row }: Pick<RowRef, "source" | "row">) => source.offsets[row + 1]! - source.offsets[row]!;
+const byLength = (a: RowRef, b: RowRef) => lengthOf(a) - lengthOf(b) || a.slot - b.slot;
+
+/** The length a row pads to on its own: its bucket, or its own length past the last bucket. */
+function paddedLength(length: number, layout: BatchLayout): number {
+  return layout.lengthBuckets?.find((bucket) => bucket >= length) ?? length;
+}
 
 /**
- * Splits a request's rows into Triton batches of at most maxBatchSize rows and pads each batch to its longest row,
- * rounded up to the next length bucket. Rows are grouped by length first so that short rows do not pay for a long
- * neighbour's padding.
+ * Forms Triton batches as a request's rows arrive (chunk by chunk from the tokenizer), so that inference starts
+ * before tokenization ends. Rows wait per length bucket; a bucket that fills a whole batch (maxBatchSize rows) is
+ * sent at once, with no padding past its bucket. What is left at the end is sorted by length and packed into
+ * batches of maxBatchSize, each padded to its longest row's bucket, so a small request is still one batch.
  */
-export function planBatches(encoded: EncodedRows, layout: BatchLayout): TritonBatch[] {
-  const count = encoded.offsets.length - 1;
-  const order = Array.from({ length: count }, (_, row) => row).sort(
-    (a, b) => lengthOf(encoded, a) - lengthOf(encoded, b) || a - b,
-  );
-  const batches: TritonBatch[] = [];
-  for (let start = 0; start < count; start += layout.maxBatchSize) {
-    const rows = order.slice(start, start + layout.maxBatchSize);
-    const tensors = buildTensors(encoded, rows, layout);
-    const [, seqLen = 0] = tensors[0]!.shape;
-    const tokens = rows.reduce((sum, row) => sum + lengthOf(encoded, row), 0);
-    batches.push({ rows, tensors, cells: rows.length * seqLen, tokens });
+export class BatchAssembler {
+  private readonly waiting = new Map<number, RowRef[]>();
+
+  constructor(private readonly layout: BatchLayout) {}
+
+  /** Takes rows; returns the batches they complete. */
+  add(rows: readonly RowRef[]): TritonBatch[] {
+    const ready: TritonBatch[] = [];
+    for (const row of rows) {
+      const bucket = paddedLength(lengthOf(row), this.layout);
+      const waiting = this.waiting.get(bucket) ?? [];
+      waiting.push(row);
+      if (waiting.length < this.layout.maxBatchSize) {
+        this.waiting.set(bucket, waiting);
+      } else {
+        this.waiting.delete(bucket);
+        ready.push(buildBatch(waiting.sort(byLength), this.layout));
+      }
+    }
+    return ready;
   }
-  return batches;
+
+  /** The batches of every row still waiting: called once all rows were added. */
+  flush(): TritonBatch[] {
+    const left = [...this.waiting.values()].flat().sort(byLength);
+    this.waiting.clear();
+    const batches: TritonBatch[] = [];
+    for (let start = 0; start < left.length; start += this.layout.maxBatchSize) {
+      batches.push(buildBatch(left.slice(start, start + this.layout.maxBatchSize), this.layout));
+    }
+    return batches;
+  }
+}
+
+/** Every row of one request's rows as Triton batches (the whole request at once); slots are row indices. */
+export function planBatches(encoded: EncodedRows, layout: BatchLayout): TritonBatch[] {
+  const assembler = new BatchAssembler(layout);
+  const rows = Array.from({ length: encoded.offsets.length - 1 }, (_, row) => ({ source: encoded, row, slot: row }));
+  return [...assembler.add(rows), ...assembler.flush()];
 }
 
 /** Writes a non-negative id as little-endian INT64: low word = value, high word = 0 (ids < 2^31). */
@@ -49,24 +88,26 @@ function int64Buffer(words: Int32Array): Buffer {
   return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
 }
 
-function buildTensors(encoded: EncodedRows, rows: number[], layout: BatchLayout): InputTensor[] {
-  const longest = Math.max(...rows.map((row) => lengthOf(encoded, row)));
-  const seqLen = layout.lengthBuckets?.find((length) => length >= longest) ?? longest;
+function buildBatch(rows: readonly RowRef[], layout: BatchLayout): TritonBatch {
+  const seqLen = paddedLength(Math.max(...rows.map(lengthOf)), layout);
   const cells = rows.length * seqLen;
   // Two 32-bit words per INT64 element; zero-filled, so padding masks and segment ids need no writes.
   const ids = new Int32Array(cells * 2);
   const mask = new Int32Array(cells * 2);
-  const types = layout.names.tokenTypeIds && encoded.typeIds ? new Int32Array(cells * 2) : undefined;
+  const types = layout.names.tokenTypeIds && rows[0]?.source.typeIds ? new Int32Array(cells * 2) : undefined;
   if (layout.padTokenId !== 0) for (let cell = 0; cell < cells; cell++) ids[cell * 2] = layout.padTokenId;
-  rows.forEach((source, row) => {
-    const begin = encoded.offsets[source]!;
-    const length = lengthOf(encoded, source);
+  let tokens = 0;
+  rows.forEach((ref, row) => {
+    const { source } = ref;
+    const begin = source.offsets[ref.row]!;
+    const length = lengthOf(ref);
+    tokens += length;
     const firstCell = row * seqLen + (layout.paddingSide === "left" ? seqLen - length : 0);
     for (let token = 0; token < length; token++) {
       const word = (firstCell + token) * 2;
-      ids[word] = encoded.ids[begin + token]!;
+      ids[word] = source.ids[begin + token]!;
       mask[word] = 1;
-      if (types) types[word] = encoded.typeIds![begin + token]!;
+      if (types) types[word] = source.typeIds![begin + token]!;
     }
   });
   const shape = [rows.length, seqLen];
@@ -75,5 +116,5 @@ function buildTensors(encoded: EncodedRows, rows: number[], layout: BatchLayout)
     { name: layout.names.attentionMask, datatype: "INT64", shape, data: int64Buffer(mask) },
   ];
   if (types) tensors.push({ name: layout.names.tokenTypeIds!, datatype: "INT64", shape, data: int64Buffer(types) });
-  return tensors;
+  return { rows: rows.map((ref) => ref.slot), tensors, cells, tokens };
 }

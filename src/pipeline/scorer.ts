@@ -9,7 +9,7 @@ import type { EncodedRows } from "../tokenization/encoded-rows.js";
 import { TritonError, type TritonFailure } from "../triton/client.js";
 import type { InferenceBackend } from "../triton/endpoints.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
-import { planBatches, type TritonBatch } from "./batching.js";
+import { BatchAssembler, type TritonBatch } from "./batching.js";
 import { cosineToQuery, toScores } from "./score-heads.js";
 
 export interface ScoreRequest {
@@ -91,80 +91,120 @@ export class ModelPipeline {
     this.family = FAMILIES[spec.family];
   }
 
+  /**
+   * Tokenizes the request in chunks (across the tokenizer threads) and sends each Triton batch as soon as its rows
+   * are tokenized, so inference of one batch overlaps tokenization of the next. Scores land in their documents'
+   * slots whatever order batches answer in; one failed batch cancels the rest and fails the request.
+   */
   async score(request: ScoreRequest, context: RequestContext, budget?: CallBudget): Promise<ScoredDocuments> {
-    context.progress.stage = `tokenizing ${request.documents.length} documents for ${this.spec.name}`;
-    const tokenizeStart = performance.now();
-    const encoded = await this.encoder.encodeRows(this.tokenization, request.query, request.documents);
-    const tokenizeMs = performance.now() - tokenizeStart;
-    // A bi-encoder's first row is the query's; the others are the documents'.
+    const { model, output, maxBatchSize, outputWidth = 1 } = this.spec.triton;
+    const documents = request.documents.length;
+    // A bi-encoder's output slot 0 is the query's embedding; slot i + 1 is document i's.
     const embeds = this.family.output === "embedding";
-    const truncated = encoded.truncated.subarray(embeds ? 1 : 0);
-    if (!request.truncate) this.rejectOverlong(encoded.queryTruncated, truncated);
+    const firstDocumentSlot = embeds ? 1 : 0;
+    const siblings = new AbortController();
+    const batchContext = withSignal(context, siblings.signal);
+    const assembler = new BatchAssembler({
+      maxBatchSize,
+      paddingSide: this.family.paddingSide,
+      padTokenId: this.spec.padTokenId,
+      names: this.spec.triton.inputs,
+      lengthBuckets: this.spec.triton.lengthBuckets,
+    });
+    const values = new Float32Array((documents + firstDocumentSlot) * outputWidth);
+    const truncated = new Uint8Array(documents);
+    const sent: Promise<void>[] = [];
+    let [answered, tokens] = [0, 0];
+    const started = performance.now();
+    let [tokenizeMs, firstSentAt] = [0, Number.NaN];
+    const progress = (tokenizing: boolean) => {
+      context.progress.stage =
+        `${tokenizing ? `tokenizing ${documents} documents and ` : ""}waiting for Triton ` +
+        `(model ${model}, ${answered} of ${sent.length} batches answered)`;
+    };
+    const send = (batch: TritonBatch) => {
+      firstSentAt = Number.isNaN(firstSentAt) ? performance.now() : firstSentAt;
+      const call = this.timed(batch, budget, () => this.triton.infer(model, batch.tensors, output, batchContext)).then(
+        (rows) => {
+          this.metrics?.cellsSent.inc({ model: this.spec.name }, batch.cells);
+          this.metrics?.tokensSent.inc({ model: this.spec.name }, batch.tokens);
+          answered++;
+          progress(false);
+          batch.rows.forEach((slot, row) =>
+            values.set(rows.subarray(row * outputWidth, (row + 1) * outputWidth), slot * outputWidth),
+          );
+        },
+        (error: unknown) => {
+          // The first failure is the reason: chunk reads and sibling calls stop with it.
+          if (!siblings.signal.aborted) siblings.abort(error);
+          throw error;
+        },
+      );
+      call.catch(() => {}); // awaited below; a failure must not surface as unhandled while chunks are read
+      sent.push(call);
+    };
 
-    const inferenceStart = performance.now();
-    const output = await this.infer(encoded, context, budget);
-    const raw = embeds ? cosineToQuery(output, this.spec.triton.outputWidth ?? 1) : output;
+    context.progress.stage = `tokenizing ${documents} documents for ${this.spec.name}`;
+    try {
+      let nextDocument = 0;
+      for (const chunk of this.chunksOf(request, batchContext)) {
+        const rows = await abortable(chunk, siblings.signal);
+        const skipped = embeds && nextDocument > 0 ? 1 : 0; // later chunks repeat the bi-encoder's query row
+        const chunkDocuments = rows.truncated.length - (embeds ? 1 : 0);
+        truncated.set(rows.truncated.subarray(embeds ? 1 : 0), nextDocument);
+        if (!request.truncate) this.rejectOverlong(rows, nextDocument);
+        tokens += rows.tokenCount - (rows.offsets[skipped] ?? 0);
+        const refs = Array.from({ length: rows.truncated.length - skipped }, (_, index) => {
+          const row = index + skipped;
+          // Rows after a bi-encoder's query row are its documents, one slot past theirs.
+          return { source: rows, row, slot: embeds && row === 0 ? 0 : nextDocument + row };
+        });
+        nextDocument += chunkDocuments;
+        assembler.add(refs).forEach(send);
+        progress(true);
+      }
+      tokenizeMs = performance.now() - started;
+      assembler.flush().forEach(send);
+      progress(false);
+      await Promise.all(sent);
+    } catch (error) {
+      if (!siblings.signal.aborted) siblings.abort(error);
+      throw this.asGatewayError(siblings.signal.reason, context);
+    }
+    const raw = embeds ? cosineToQuery(values, outputWidth) : values;
     return {
       scores: toScores(raw, { transform: this.family.score, center: this.spec.scoreCenter }, request.rawScores),
       truncated,
-      tokens: encoded.tokenCount,
+      tokens,
       tokenizeMs,
-      inferenceMs: performance.now() - inferenceStart,
+      inferenceMs: performance.now() - (Number.isNaN(firstSentAt) ? started : firstSentAt),
     };
   }
 
-  private rejectOverlong(queryTruncated: boolean, truncated: Uint8Array): void {
-    if (queryTruncated) {
+  /** The request's rows in chunks when the encoder can chunk, else as one. */
+  private chunksOf(request: ScoreRequest, context: RequestContext): Promise<EncodedRows>[] {
+    const { query, documents } = request;
+    return this.encoder.encodeChunks
+      ? this.encoder.encodeChunks(this.tokenization, query, documents, { signal: context.signal })
+      : [this.encoder.encodeRows(this.tokenization, query, documents)];
+  }
+
+  /** Rejects a request whose query or a document would be cut, naming the first such document. */
+  private rejectOverlong(rows: EncodedRows, firstDocument: number): void {
+    if (rows.queryTruncated) {
       throw new GatewayError(
         "invalid",
         `query: it is over model ${this.spec.name}'s limit of ${this.spec.queryMaxLength ?? this.spec.maxLength} query tokens; ` +
           `shorten it or set truncate=true`,
       );
     }
-    const index = truncated.indexOf(1);
+    const index = rows.truncated.subarray(this.family.output === "embedding" ? 1 : 0).indexOf(1);
     if (index < 0) return;
     throw new GatewayError(
       "invalid",
-      `document ${index}: with the query it is over model ${this.spec.name}'s maximum of ${this.spec.maxLength} ` +
-        `tokens; shorten it or set truncate=true`,
+      `document ${firstDocument + index}: with the query it is over model ${this.spec.name}'s maximum of ` +
+        `${this.spec.maxLength} tokens; shorten it or set truncate=true`,
     );
-  }
-
-  /** Triton's output for every row of `encoded`, in row order, `outputWidth` values per row. */
-  private async infer(encoded: EncodedRows, context: RequestContext, budget?: CallBudget): Promise<Float32Array> {
-    const { inputs, output, maxBatchSize, model, outputWidth = 1 } = this.spec.triton;
-    const batches = planBatches(encoded, {
-      maxBatchSize,
-      paddingSide: this.family.paddingSide,
-      padTokenId: this.spec.padTokenId,
-      names: inputs,
-      lengthBuckets: this.spec.triton.lengthBuckets,
-    });
-    // One failed batch fails the request: cancel its siblings instead of letting them run for nothing.
-    const siblings = new AbortController();
-    const batchContext = withSignal(context, siblings.signal);
-    const values = new Float32Array((encoded.offsets.length - 1) * outputWidth);
-    let answered = 0;
-    const waiting = () => `waiting for Triton (model ${model}, ${answered} of ${batches.length} batches answered)`;
-    context.progress.stage = waiting();
-    try {
-      await Promise.all(
-        batches.map(async (batch) => {
-          const rows = await this.timed(batch, budget, () => this.triton.infer(model, batch.tensors, output, batchContext));
-          this.metrics?.cellsSent.inc({ model: this.spec.name }, batch.cells);
-          this.metrics?.tokensSent.inc({ model: this.spec.name }, batch.tokens);
-          answered++;
-          context.progress.stage = waiting();
-          batch.rows.forEach((source, row) =>
-            values.set(rows.subarray(row * outputWidth, (row + 1) * outputWidth), source * outputWidth),
-          );
-        }),
-      );
-    } catch (error) {
-      siblings.abort();
-      throw this.asGatewayError(error, context);
-    }
-    return values;
   }
 
   /** Runs one Triton call against its budget: past it, the call fails with CallOverBudget (and is cancelled). */
@@ -198,4 +238,14 @@ export class ModelPipeline {
     if (error instanceof TritonError) return new GatewayError(KIND_OF_FAILURE[error.failure], error.message);
     return error;
   }
+}
+
+/** `promise`, or the abort of `signal` (a failed batch) if that comes first. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

@@ -86,8 +86,17 @@ function cpuSections(spec: ModelSpec): string[] {
   ];
 }
 
-/** Renders a model's config.pbtxt for one target; the committed files under triton-models/<target>/ are this output. */
-export function renderModelConfig(spec: ModelSpec, target: Target): string {
+/**
+ * Renders a model's config.pbtxt for one target; the committed files under triton-models/<target>/ are this output.
+ * `raggedBatching` (default: on for CPU) lets the dynamic batcher merge requests of different lengths, which the
+ * Python model pads to one length; the onnxruntime backend (GPU) cannot take ragged inputs, so there it relies on the
+ * gateway's length buckets. Tests render CPU configs without it to batch like the GPU ones.
+ */
+export function renderModelConfig(
+  spec: ModelSpec,
+  target: Target,
+  { raggedBatching = target === "cpu" }: { raggedBatching?: boolean } = {},
+): string {
   const tensors = expectedTensors(spec);
   const [backend, ...rest] = target === "gpu" ? gpuSections(spec) : cpuSections(spec);
   return (
@@ -96,9 +105,7 @@ export function renderModelConfig(spec: ModelSpec, target: Target): string {
       `name: "${spec.triton.model}"`,
       backend,
       `max_batch_size: ${spec.triton.maxBatchSize}`,
-      // Without ragged batching Triton merges only requests of equal sequence length; the Python model pads
-      // the requests it is handed to one length itself. The onnxruntime backend cannot take ragged inputs.
-      tensorBlock("input", tensors.inputs, target === "cpu"),
+      tensorBlock("input", tensors.inputs, raggedBatching),
       tensorBlock("output", tensors.outputs),
       dynamicBatching(spec),
       ...rest,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { planBatches } from "../../src/pipeline/batching.js";
+import { BatchAssembler, planBatches } from "../../src/pipeline/batching.js";
 import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
 
 /** Pairs of the given token lengths; token values encode (pair, position) so rows can be traced. */
@@ -94,5 +94,29 @@ describe("planBatches", () => {
     const [ids, mask] = batches[0]!.tensors.map((tensor) => rows(tensor.data, tensor.shape));
     expect(mask![0]!.filter(Boolean)).toHaveLength(5);
     expect(ids![1]!.slice(17)).toEqual(new Array(15).fill(0));
+  });
+
+  it("streams: a length bucket that fills a batch is sent at once; the rest is packed by length at the end", () => {
+    const assembler = new BatchAssembler({
+      maxBatchSize: 2,
+      paddingSide: "right",
+      padTokenId: 0,
+      names,
+      lengthBuckets: [16, 32],
+    });
+    const first = encoded([20, 5]);
+    const second = encoded([30, 40]);
+    const refs = (source: EncodedRows, firstSlot: number) => [0, 1].map((row) => ({ source, row, slot: firstSlot + row }));
+    expect(assembler.add(refs(first, 0))).toEqual([]);
+    // 30 joins 20 in bucket 32: a full batch, sent before the request's last rows arrive.
+    const [full, ...none] = assembler.add(refs(second, 2));
+    expect(none).toEqual([]);
+    expect(full!.rows).toEqual([0, 2]);
+    expect(full!.tensors[0]!.shape).toEqual([2, 32]);
+    const left = assembler.flush();
+    // 5 (bucket 16) and 40 (past the last bucket) never filled a batch: packed together, padded to the longest.
+    expect(left.map((batch) => batch.rows)).toEqual([[1, 3]]);
+    expect(left[0]!.tensors[0]!.shape).toEqual([2, 40]);
+    expect(assembler.flush()).toEqual([]);
   });
 });
