@@ -76,14 +76,17 @@ export class TritonEndpoints implements InferenceBackend {
     for (const { client } of this.endpoints) client.close();
   }
 
-  /** Healthy endpoints in round-robin order, then ejected ones whose time is up. */
+  /**
+   * The usable endpoints (healthy, or ejected with their time up) in round-robin order. The rotation runs over the
+   * usable ones only, so that an ejected endpoint's share spreads evenly instead of all landing on its neighbour.
+   */
   private candidates(): Endpoint[] {
     const now = Date.now();
-    const start = this.next++ % this.endpoints.length;
-    const rotated = [...this.endpoints.slice(start), ...this.endpoints.slice(0, start)];
-    const usable = rotated.filter((endpoint) => endpoint.ejectedUntil <= now);
+    const usable = this.endpoints.filter((endpoint) => endpoint.ejectedUntil <= now);
     // With every endpoint ejected, still try them: an error that names the endpoint beats a guess.
-    return usable.length > 0 ? usable : rotated;
+    const pool = usable.length > 0 ? usable : this.endpoints;
+    const start = this.next++ % pool.length;
+    return [...pool.slice(start), ...pool.slice(0, start)];
   }
 
   private async withFailover<T>(call: (client: TritonConnection) => Promise<T>, context: RequestContext): Promise<T> {
