@@ -51,3 +51,18 @@ export function readMsmarco(): { passages: string[]; queries: string[] } {
   requireFile(miniLmTokenizerFile, "all-minilm-l6-v2 tokenizer");
   return { passages: readBeirTexts("corpus.jsonl"), queries: readBeirTexts("queries.jsonl") };
 }
+
+/**
+ * A long document: msmarco passages from `first` on (wrapping around), joined by spaces, cut to `chars`
+ * characters. The parity tests' long documents (thousands of tokens) and the benchmarks' 3.6 MB ones.
+ */
+export function joinPassages(passages: readonly string[], first: number, chars: number): string {
+  const parts: string[] = [];
+  let length = 0;
+  for (let passage = first; length < chars && passages.length > 0; passage++) {
+    const text = passages[passage % passages.length] ?? "";
+    parts.push(text);
+    length += text.length + 1;
+  }
+  return parts.join(" ").slice(0, chars);
+}

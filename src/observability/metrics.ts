@@ -66,6 +66,25 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** The tokenizer pool's token cache: documents whose ids were reused or tokenized, and the bytes it holds. */
+  readonly tokenCacheHits = new Counter({
+    name: "rerank_token_cache_hits_total",
+    help: "Documents whose token ids came from the token cache",
+    registers: [this.registry],
+  });
+
+  readonly tokenCacheMisses = new Counter({
+    name: "rerank_token_cache_misses_total",
+    help: "Documents tokenized because the token cache did not hold their ids (counted only while the cache is on)",
+    registers: [this.registry],
+  });
+
+  readonly tokenCacheBytes = new Gauge({
+    name: "rerank_token_cache_bytes",
+    help: "Bytes held by the token cache (ids and per-entry overhead)",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -1,6 +1,6 @@
 import type { TruncationStrategy } from "../catalog/families.js";
 import type { ResolvedTemplate } from "./templates.js";
-import { truncatePairLengths, type PartIds } from "./truncation.js";
+import { truncatePairLengths, type PartIds, type TokenIds } from "./truncation.js";
 
 /**
  * The tokenized rows of one request, in flat typed arrays: a worker transfers them without copying and the
@@ -69,7 +69,7 @@ export function assemblePairs(
  * Lays out each text alone (bi-encoders): row 0 is the query, rows 1.. the documents, each cut to the
  * content budget.
  */
-export function assembleTexts(template: ResolvedTemplate, texts: readonly (readonly number[])[], maxLength: number): EncodedRows {
+export function assembleTexts(template: ResolvedTemplate, texts: readonly TokenIds[], maxLength: number): EncodedRows {
   const budget = contentBudget(template, maxLength);
   const rows = texts.map((ids): RowLayout => ({ first: ids.slice(0, budget), second: [], truncated: ids.length > budget }));
   return { ...packRows(template, rows), queryTruncated: rows[0]?.truncated ?? false };
@@ -77,8 +77,8 @@ export function assembleTexts(template: ResolvedTemplate, texts: readonly (reado
 
 /** One row's kept ids per slot of the template. */
 interface RowLayout {
-  readonly first: readonly number[];
-  readonly second: readonly number[];
+  readonly first: TokenIds;
+  readonly second: TokenIds;
   readonly truncated: boolean;
 }
 

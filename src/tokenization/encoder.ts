@@ -1,9 +1,12 @@
 import { isFamily, TRUNCATION_STRATEGIES, type Family, type TruncationStrategy } from "../catalog/families.js";
+import { planChunks, settled, type ChunkLimits } from "./chunks.js";
 import { assemblePairs, assembleTexts, contentBudget, type EncodedRows } from "./encoded-rows.js";
 import { loadNativeTokenizer } from "./native-tokenizer.js";
+import { encodeLeading } from "./precut.js";
 import { resolveTemplate, type ResolvedTemplate } from "./templates.js";
+import type { DocumentIds } from "./token-cache.js";
 import type { PieceTokenizer } from "./tokenizer.js";
-import { keepFirst, type PartIds } from "./truncation.js";
+import { keepFirst, type PartIds, type TokenIds } from "./truncation.js";
 
 /** How one model tokenizes: its registry tokenizer, family (the template), maxLength, truncation and query cap. */
 export interface TokenizationSpec {
@@ -20,10 +23,36 @@ export interface TokenizationSpec {
   readonly queryMaxLength?: number;
 }
 
+export interface ChunkOptions {
+  /** Chunks not started when it aborts reject with its reason (the pool's; the in-thread encoder starts all). */
+  readonly signal?: AbortSignal;
+  /** Most documents and bytes of documents per chunk (chunks.ts DEFAULT_CHUNK_LIMITS). */
+  readonly limits?: ChunkLimits;
+}
+
 /** Turns a request's query and documents into a model's rows; the pool and the in-thread encoder both do. */
 export interface RowEncoder {
   encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows>;
+  /**
+   * The same rows as chunks of consecutive documents (chunks.ts planChunks), one promise per chunk in document
+   * order, so that inference can start on the first chunk while later ones are tokenized; a bi-encoder chunk
+   * starts with the query's row, as encodeRows' rows do. A chunk that is not awaited never rejects unhandled.
+   * Optional only until every RowEncoder (test fakes included) has it: PairEncoder and TokenizerPool do.
+   */
+  encodeChunks?(
+    spec: TokenizationSpec,
+    query: string,
+    documents: readonly string[],
+    options?: ChunkOptions,
+  ): Promise<EncodedRows>[];
 }
+
+/**
+ * What encodeKnown gives: the rows and the parts of the documents it tokenized (for the pool's cache), or the
+ * documents whose text it needs because their known part holds too few ids for this query.
+ */
+export type KnownEncoding =
+  { readonly rows: EncodedRows; readonly tokenized: ReadonlyMap<number, DocumentIds> } | { readonly missing: readonly number[] };
 
 /** Most ids kept of the query and of each document before pairing, for the families that cap them. */
 interface PartCaps {
@@ -35,9 +64,9 @@ interface PreparedSpec {
   readonly tokenizer: PieceTokenizer;
   readonly template: ResolvedTemplate;
   readonly caps: PartCaps | null;
+  /** Query + document tokens of a row (or a bi-encoder text's). */
+  readonly budget: number;
 }
-
-const noQuery: PartIds = { ids: [], cut: false };
 
 /**
  * Encodes a request's rows in the calling thread; each pool worker runs one. A tokenizer is loaded once per
@@ -47,7 +76,14 @@ export class PairEncoder implements RowEncoder {
   private readonly tokenizers = new Map<string, PieceTokenizer>();
   private readonly templates = new Map<string, Promise<ResolvedTemplate>>();
 
-  constructor(private readonly loadTokenizer: (tokenizerFile: string) => PieceTokenizer = loadNativeTokenizer) {}
+  /**
+   * `cutTexts: false` tokenizes every text whole and keeps all its ids, as the encoder did before precut.ts: the
+   * reference the tests hold the cutting path to.
+   */
+  constructor(
+    private readonly loadTokenizer: (tokenizerFile: string) => PieceTokenizer = loadNativeTokenizer,
+    private readonly options: { readonly cutTexts?: boolean } = {},
+  ) {}
 
   /** Loads and checks what `spec` needs, so that a bad tokenizer file or length fails at start-up. */
   async prepare(spec: TokenizationSpec): Promise<void> {
@@ -55,12 +91,66 @@ export class PairEncoder implements RowEncoder {
   }
 
   async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows> {
-    const { tokenizer, template, caps } = await this.prepared(spec);
-    if (template.rows === "texts") {
-      return assembleTexts(template, await tokenizer.encodeWithoutSpecialTokens([query, ...documents]), spec.maxLength);
+    const encoding = await this.encodeKnown(spec, query, documents, new Map());
+    if ("missing" in encoding) {
+      throw new Error("unreachable: every document's text was given");
     }
-    const [queryPart = noQuery, ...documentParts] = await tokenizeParts(tokenizer, template, caps, query, documents);
-    return assemblePairs(template, queryPart, documentParts, spec.maxLength, spec.truncation);
+    return encoding.rows;
+  }
+
+  encodeChunks(spec: TokenizationSpec, query: string, documents: readonly string[], options: ChunkOptions = {}) {
+    return planChunks(query, documents, options.limits).map(({ start, end }) =>
+      settled(this.encodeRows(spec, query, documents.slice(start, end))),
+    );
+  }
+
+  /**
+   * Encodes a request of which some documents' parts are known already (the pool's cache): `known` by document
+   * index, where `documents` may lack the text. A known part whose ids are too few for this query (it has only a
+   * document's first ids, and the query is longer than they are) is tokenized again from its text, or reported
+   * missing when there is none.
+   */
+  async encodeKnown(
+    spec: TokenizationSpec,
+    query: string,
+    documents: readonly (string | undefined)[],
+    known: ReadonlyMap<number, DocumentIds>,
+  ): Promise<KnownEncoding> {
+    const prepared = await this.prepared(spec);
+    const { template, caps, budget } = prepared;
+    const queryText = (template.queryPrefix ?? "") + query;
+    const cutting = this.options.cutTexts !== false;
+    // The query's ids: all of them where HF compares its length with the document's (uncapped pairs), else
+    // more than its cap or the budget keeps.
+    const queryNeeds = template.rows === "texts" ? budget : caps?.query;
+    const [queryIds] = queryNeeds === undefined ? await prepared.tokenizer.encodeWithoutSpecialTokens([queryText]) : [undefined];
+    // A document part must hold more ids than this (or all of them): then every comparison of truncatePairLengths
+    // (longest_first's min() and which side is longer, only_second's room left) and every cap come out as with
+    // all of its ids. Uncapped pairs compare the document with the budget and with the query.
+    const needed = template.rows === "texts" ? budget : caps ? caps.document : Math.max(budget, queryIds?.length ?? 0);
+    const threshold = cutting ? needed : Infinity;
+    const parts = documents.map((_, index) => usable(known.get(index), threshold));
+    const missing = parts.flatMap((part, index) => (part || documents[index] !== undefined ? [] : [index]));
+    if (missing.length > 0) {
+      return { missing };
+    }
+    const toTokenize = parts.flatMap((part, index) => (part ? [] : [index]));
+    const texts = toTokenize.map((index) => (template.documentPrefix ?? "") + documents[index]!);
+    const [queryPart, tokenized] = await tokenizeParts(
+      prepared,
+      threshold,
+      queryIds ?? queryText,
+      cutting ? (queryNeeds ?? 0) : Infinity,
+      texts,
+    );
+    const newParts = new Map(toTokenize.map((documentIndex, position) => [documentIndex, tokenized[position]!]));
+    for (const [index, part] of newParts) parts[index] = part;
+    const documentParts = parts as DocumentIds[];
+    const rows =
+      template.rows === "texts"
+        ? assembleTexts(template, [queryPart.ids, ...documentParts.map((part) => part.ids)], spec.maxLength)
+        : assemblePairs(template, queryPart, documentParts, spec.maxLength, spec.truncation);
+    return { rows, tokenized: newParts };
   }
 
   private async prepared(spec: TokenizationSpec): Promise<PreparedSpec> {
@@ -73,7 +163,7 @@ export class PairEncoder implements RowEncoder {
       this.templates.set(key, template);
     }
     const resolved = await template;
-    return { tokenizer, template: resolved, caps: partCaps(spec, resolved) };
+    return { tokenizer, template: resolved, caps: partCaps(spec, resolved), budget: contentBudget(resolved, spec.maxLength) };
   }
 
   private tokenizerFor(tokenizerFile: string): PieceTokenizer {
@@ -90,36 +180,58 @@ export class PairEncoder implements RowEncoder {
   }
 }
 
+/** A known part that serves a document whose part must hold more than `threshold` ids (or all of them). */
+function usable(part: DocumentIds | undefined, threshold: number): DocumentIds | undefined {
+  return part && (part.whole || part.ids.length > threshold) ? part : undefined;
+}
+
 /**
- * The query's and documents' ids as the family's reference has them before pairing: the texts with their
- * prefixes tokenized in one call, the query cut to queryMaxLength and each document to maxLength, and for
- * FlagReranker those ids decoded and tokenized again (the round trip changes ids around <unk> and at a cut).
+ * The query's and documents' parts as the family's reference has them before pairing: the texts with their
+ * prefixes tokenized (only as far as precut.ts shows matters), the query cut to queryMaxLength and each document
+ * to maxLength, and for FlagReranker those ids decoded and tokenized again (the round trip changes ids around
+ * <unk> and at a cut). A document part keeps more than `threshold` ids or all of them: what pairing looks at.
+ *
+ * `query` is the query's ids when the caller tokenized it whole, else its text, of which more than `queryNeeds`
+ * ids are wanted.
  */
 async function tokenizeParts(
-  tokenizer: PieceTokenizer,
-  template: ResolvedTemplate,
-  caps: PartCaps | null,
-  query: string,
+  { tokenizer, template, caps }: PreparedSpec,
+  threshold: number,
+  query: string | readonly number[],
+  queryNeeds: number,
   documents: readonly string[],
-): Promise<PartIds[]> {
-  const texts = [
-    (template.queryPrefix ?? "") + query,
-    ...documents.map((document) => (template.documentPrefix ?? "") + document),
-  ];
-  const ids = await tokenizer.encodeWithoutSpecialTokens(texts);
+): Promise<[PartIds, DocumentIds[]]> {
+  const queryText = typeof query === "string" ? [query] : [];
+  const leading = await encodeLeading(
+    tokenizer,
+    [...queryText, ...documents],
+    [...queryText.map(() => queryNeeds), ...documents.map(() => threshold)],
+  );
+  const queryIds = typeof query === "string" ? leading.shift()!.ids : query;
   if (!caps) {
-    return ids.map((partIds) => ({ ids: partIds, cut: false }));
+    // Pairing compares lengths with the threshold at most: ids past threshold + 1 never matter.
+    const parts = leading.map(({ ids, whole }) =>
+      ids.length > threshold + 1 ? part(ids.slice(0, threshold + 1), false, false) : part(ids, false, whole),
+    );
+    return [{ ids: queryIds, cut: false }, parts];
   }
-  const capped = ids.map((partIds, index) => keepFirst(partIds, index === 0 ? caps.query : caps.document));
-  if (!template.reencodesCappedParts) {
-    return capped;
-  }
+  const capped = [keepFirst(queryIds, caps.query), ...leading.map(({ ids }) => keepFirst(ids, caps.document))];
+  const [queryPart, ...documentParts] = template.reencodesCappedParts ? await reencode(tokenizer, template, capped) : capped;
+  return [queryPart!, documentParts.map(({ ids, cut }) => part(ids, cut, true))];
+}
+
+/** FlagReranker's round trip: capped ids decoded (special tokens kept) and tokenized again. */
+async function reencode(tokenizer: PieceTokenizer, template: ResolvedTemplate, capped: readonly PartIds[]): Promise<PartIds[]> {
   if (!tokenizer.decodeKeepingSpecialTokens) {
     throw new Error(`template '${template.family}' decodes ids, which this tokenizer library cannot`);
   }
-  const decoded = await tokenizer.decodeKeepingSpecialTokens(capped.map((part) => part.ids));
+  const decoded = await tokenizer.decodeKeepingSpecialTokens(capped.map((part) => Array.from(part.ids)));
   const reencoded = await tokenizer.encodeWithoutSpecialTokens(decoded);
   return capped.map((part, index) => ({ ids: reencoded[index] ?? [], cut: part.cut }));
+}
+
+function part(ids: TokenIds, cut: boolean, whole: boolean): DocumentIds {
+  return { ids: ids instanceof Int32Array ? ids : Int32Array.from(ids), cut, whole };
 }
 
 /** Specs cross the worker boundary and come from registry JSON, so their enums are checked at run time. */

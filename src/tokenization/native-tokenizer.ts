@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { Tokenizer } from "tokenizers";
+import { prefixCutsOf } from "./precut.js";
 import type { PieceTokenizer } from "./tokenizer.js";
 
 /**
@@ -14,6 +16,7 @@ export function loadNativeTokenizer(tokenizerFile: string): PieceTokenizer {
   tokenizer.disableTruncation();
   tokenizer.disablePadding();
   return {
+    prefixCuts: prefixCutsOf(JSON.parse(readFileSync(tokenizerFile, "utf8"))),
     async encodeWithoutSpecialTokens(texts) {
       const encodings = await tokenizer.encodeBatch([...texts], { addSpecialTokens: false });
       return encodings.map((encoding) => encoding.getIds());

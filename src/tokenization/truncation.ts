@@ -15,14 +15,17 @@
 import type { TruncationStrategy } from "../catalog/families.js";
 import { GatewayError } from "../errors.js";
 
+/** Token ids as the tokenizer returns them, or as the pool's cache keeps them. */
+export type TokenIds = readonly number[] | Int32Array;
+
 /** A query's or document's ids ready for pairing, and whether a cap already dropped some of them. */
 export interface PartIds {
-  readonly ids: readonly number[];
+  readonly ids: TokenIds;
   readonly cut: boolean;
 }
 
 /** The first `limit` ids: HF truncation of one text encoded without special tokens (max_length, truncation=True). */
-export function keepFirst(ids: readonly number[], limit: number): PartIds {
+export function keepFirst(ids: TokenIds, limit: number): PartIds {
   return ids.length > limit ? { ids: ids.slice(0, limit), cut: true } : { ids, cut: false };
 }
 

@@ -2,7 +2,14 @@
 import { parentPort } from "node:worker_threads";
 import { transferables } from "./encoded-rows.js";
 import { PairEncoder } from "./encoder.js";
-import { toWireError, type WorkerRequest, type WorkerResponse } from "./worker-protocol.js";
+import {
+  packedTransferables,
+  packParts,
+  toWireError,
+  unpackParts,
+  type WorkerRequest,
+  type WorkerResponse,
+} from "./worker-protocol.js";
 
 const port = parentPort;
 if (!port) {
@@ -22,6 +29,11 @@ async function handle(request: WorkerRequest): Promise<[WorkerResponse, ArrayBuf
     await encoder.prepare(request.spec);
     return [{ id: request.id }, []];
   }
-  const rows = await encoder.encodeRows(request.spec, request.query, request.documents);
-  return [{ id: request.id, rows }, transferables(rows)];
+  const documents = request.documents.map((document) => document ?? undefined);
+  const encoding = await encoder.encodeKnown(request.spec, request.query, documents, unpackParts(request.known));
+  if ("missing" in encoding) {
+    return [{ id: request.id, missing: encoding.missing }, []];
+  }
+  const parts = request.returnParts ? packParts(encoding.tokenized) : undefined;
+  return [{ id: request.id, rows: encoding.rows, parts }, [...transferables(encoding.rows), ...packedTransferables(parts)]];
 }

@@ -2,7 +2,10 @@
  * Every family's ids against the goldens of test/fixtures-build/make_goldens.py: the ids each reference library
  * (CrossEncoder, MxbaiRerankV1 / V2, FlagReranker, FlagLLMReranker, SentenceTransformer) fed its model for the
  * same 64 (query, document) pairs, with its settings. The in-process PairEncoder, the code the pool's workers
- * run, must give exactly those ids and truncated flags; the built pool must give the same batches.
+ * run, must give exactly those ids and truncated flags; the built pool must give the same batches, its token cache
+ * cold and warm. On documents of thousands of tokens, which the encoder tokenizes only a prefix of
+ * (src/tokenization/precut.ts), every family must give the ids of its un-cut path, which the goldens tie to the
+ * references (the reference libraries themselves are not installed here).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +17,7 @@ import { PairEncoder, type TokenizationSpec } from "../../src/tokenization/encod
 import type { TokenizerPool } from "../../src/tokenization/pool.js";
 import { TRUNCATION_STRATEGIES, type Family, type TruncationStrategy } from "../../src/catalog/families.js";
 import { runPython, unpackPairs } from "../../bench/hf-reference.js";
-import { bertTokenizerFile, requireFile, sharedData } from "../../bench/test-data.js";
+import { bertTokenizerFile, joinPassages, nonAsciiSamples, readMsmarco, requireFile, sharedData } from "../../bench/test-data.js";
 import { importBuiltPool } from "../support/built-pool.js";
 
 interface GoldenText {
@@ -164,14 +167,14 @@ describe("TokenizerPool (built worker threads)", () => {
   beforeAll(async () => {
     specs = goldens.map(specOf);
     const TokenizerPool = await importBuiltPool();
-    pool = new TokenizerPool(2);
+    pool = new TokenizerPool(2, { cacheBytes: 64 * 1024 * 1024, chunkLimits: { documents: 5, bytes: 64 * 1024 } });
     await pool.preload(specs);
   });
   afterAll(() => pool?.close());
 
-  it.each(goldens.map((golden, index) => [golden.model, golden, index] as const))(
-    "%s: returns the in-process encoder's batches",
-    async (_, golden, index) => {
+  it.each(goldens.flatMap((golden, index) => ["cold", "warm"].map((cache) => [golden.model, cache, golden, index] as const)))(
+    "%s: returns the in-process encoder's batches, cache %s",
+    async (_, __, golden, index) => {
       const spec = specs[index]!;
       const encoder = new PairEncoder();
       const requests = golden.requests.map((request) => ({
@@ -184,4 +187,42 @@ describe("TokenizerPool (built worker threads)", () => {
       }
     },
   );
+});
+
+describe("long documents: the cutting path gives the un-cut path's ids", () => {
+  let requests: { query: string; documents: string[] }[] = [];
+
+  beforeAll(() => {
+    const { passages, queries } = readMsmarco();
+    const nonAscii = Array.from({ length: 60 }, (_, index) => nonAsciiSamples[index % nonAsciiSamples.length]).join(" ");
+    const documents = [
+      ...[6_000, 20_000, 60_000].map((chars, index) => joinPassages(passages, 1_000 + index * 97, chars)),
+      nonAscii,
+      passages[9] ?? "",
+    ];
+    requests = [
+      { query: queries[2] ?? "", documents },
+      { query: joinPassages(passages, 2_000, 1_500), documents },
+      { query: joinPassages(passages, 2_100, 6_000), documents },
+    ];
+  });
+
+  const cases = goldens.flatMap((golden) => {
+    const strategies = golden.family === "bert" || golden.family === "deberta-v2" ? TRUNCATION_STRATEGIES : [undefined];
+    return strategies.map((truncation) => [`${golden.model}${truncation ? ` ${truncation}` : ""}`, golden, truncation] as const);
+  });
+
+  it.each(cases)("%s", async (_, golden, truncation) => {
+    const spec = { ...specOf(golden), ...(truncation && { truncation }) };
+    const cutting = new PairEncoder();
+    const whole = new PairEncoder(undefined, { cutTexts: false });
+    let rows = 0;
+    for (const [index, request] of requests.entries()) {
+      const expected = await whole.encodeRows(spec, request.query, request.documents).catch((error: Error) => error.message);
+      const actual = await cutting.encodeRows(spec, request.query, request.documents).catch((error: Error) => error.message);
+      expect(actual, `request ${index}`).toEqual(expected);
+      rows += typeof expected === "string" ? 0 : expected.truncated.length;
+    }
+    expect(rows).toBeGreaterThan(0);
+  });
 });

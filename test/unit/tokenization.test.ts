@@ -164,17 +164,15 @@ describe("PairEncoder", () => {
   }
   const spec: TokenizationSpec = { tokenizerFile: "bert.json", family: "bert", maxLength: 8, truncation: "only_second" };
 
-  it("tokenizes the query once with the documents, and loads each tokenizer file once", async () => {
+  it("tokenizes the query whole, then the documents, and loads each tokenizer file once", async () => {
     const tokenizer = fakeTokenizer();
     const load = vi.fn(() => tokenizer);
     const encoder = new PairEncoder(load);
     const batch = await encoder.encodeRows(spec, "q", ["ab", "cdefgh"]);
     await encoder.encodeRows(spec, "r", ["s"]);
     expect(load).toHaveBeenCalledTimes(1);
-    expect(tokenizer.calls).toEqual([
-      ["q", "ab", "cdefgh"],
-      ["r", "s"],
-    ]);
+    // bert pairs compare the query's length with the document's (HF longest_first), so the query comes first.
+    expect(tokenizer.calls).toEqual([["q"], ["ab", "cdefgh"], ["r"], ["s"]]);
     const [q, a, b, c, d, e, f] = Array.from("qabcdef", (char) => char.charCodeAt(0));
     expect(Array.from(batch.ids)).toEqual([CLS, q, SEP, a, b, SEP, CLS, q, SEP, c, d, e, f, SEP]);
     expect(Array.from(batch.truncated)).toEqual([0, 1]);
