@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes)),
     metrics,
   );
-  const tokenizers = new TokenizerPool(config.tokenizerThreads);
+  const tokenizers = new TokenizerPool(config.tokenizerThreads, { cacheBytes: config.tokenCacheBytes, metrics });
   const pipelines = new Map(
     [...registry.models.values()].map((spec) => [
       spec.name,
@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     readiness,
     metrics,
     maxDocuments: config.maxDocuments,
+    maxDocumentBytes: config.maxDocumentBytes,
     defaultTimeoutMs: config.defaultTimeoutMs,
   });
   log.info("rerank-gateway listening", {

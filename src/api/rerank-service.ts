@@ -24,6 +24,8 @@ export interface RerankServiceDeps {
   readiness: ModelReadiness;
   metrics: GatewayMetrics;
   maxDocuments: number;
+  /** Largest document in UTF-8 bytes (validation.ts's default when absent). */
+  maxDocumentBytes?: number;
   defaultTimeoutMs: number;
 }
 
@@ -37,7 +39,7 @@ const WIRE_DEGRADED_REASON: Record<RoutingDegradedReason, DegradedReason> = {
 export function rerankService(deps: RerankServiceDeps): RerankServiceServer {
   async function rerank(request: RerankRequest, context: RequestContext): Promise<RerankResponse> {
     const started = performance.now();
-    const valid = validateRerank(request, deps.registry, deps.maxDocuments);
+    const valid = validateRerank(request, deps.registry, deps.maxDocuments, deps.maxDocumentBytes);
     const { model, scored, degradedReason } = await deps.router.score(valid, context);
     const totalMs = performance.now() - started;
     deps.metrics.stageSeconds.observe({ model, stage: "tokenize" }, scored.tokenizeMs / 1000);

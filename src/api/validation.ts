@@ -18,7 +18,15 @@ export interface ValidRerank {
 const isBlank = (text: string) => text.trim().length === 0;
 const invalid = (message: string) => new GatewayError("invalid", message);
 
-export function validateRerank(request: RerankRequest, registry: Registry, maxDocuments: number): ValidRerank {
+/** RERANK_MAX_DOCUMENT_BYTES's default (src/config/config.ts): 1 MiB. */
+export const DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024;
+
+export function validateRerank(
+  request: RerankRequest,
+  registry: Registry,
+  maxDocuments: number,
+  maxDocumentBytes: number = DEFAULT_MAX_DOCUMENT_BYTES,
+): ValidRerank {
   if (isBlank(request.query)) throw invalid("query must not be empty");
   if (request.documents.length === 0) throw invalid("documents must not be empty");
   if (request.documents.length > maxDocuments) {
@@ -26,6 +34,13 @@ export function validateRerank(request: RerankRequest, registry: Registry, maxDo
   }
   const blank = request.documents.findIndex(isBlank);
   if (blank >= 0) throw invalid(`document ${blank} is empty`);
+  request.documents.forEach((document, index) => {
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: a string of up to a third of the limit cannot pass it.
+    const bytes = document.length * 3 > maxDocumentBytes ? Buffer.byteLength(document) : 0;
+    if (bytes > maxDocumentBytes) {
+      throw invalid(`document ${index} is ${bytes} bytes, over the limit of ${maxDocumentBytes} bytes per document`);
+    }
+  });
   if (request.topN < 0) throw invalid(`top_n must be >= 0 (0 returns all results), got ${request.topN}`);
   const model = request.model || registry.defaultModel;
   if (!registry.models.has(model)) {
