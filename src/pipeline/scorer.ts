@@ -124,8 +124,15 @@ export class ModelPipeline {
     };
     const send = (batch: TritonBatch) => {
       firstSentAt = Number.isNaN(firstSentAt) ? performance.now() : firstSentAt;
-      const call = this.timed(batch, budget, () => this.triton.infer(model, batch.tensors, output, batchContext)).then(
-        (rows) => {
+      const call = this.timed(batch, budget, () => this.triton.infer(model, batch.tensors, output, batchContext))
+        .then((rows) => {
+          if (rows.length !== batch.rows.length * outputWidth) {
+            throw new GatewayError(
+              "internal",
+              `model ${model} returned ${rows.length} values for a batch of ${batch.rows.length} rows ` +
+                `(${outputWidth} per row expected)`,
+            );
+          }
           this.metrics?.cellsSent.inc({ model: this.spec.name }, batch.cells);
           this.metrics?.tokensSent.inc({ model: this.spec.name }, batch.tokens);
           answered++;
@@ -133,13 +140,12 @@ export class ModelPipeline {
           batch.rows.forEach((slot, row) =>
             values.set(rows.subarray(row * outputWidth, (row + 1) * outputWidth), slot * outputWidth),
           );
-        },
-        (error: unknown) => {
+        })
+        .catch((error: unknown) => {
           // The first failure is the reason: chunk reads and sibling calls stop with it.
           if (!siblings.signal.aborted) siblings.abort(error);
           throw error;
-        },
-      );
+        });
       call.catch(() => {}); // awaited below; a failure must not surface as unhandled while chunks are read
       sent.push(call);
     };
