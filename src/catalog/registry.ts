@@ -72,8 +72,9 @@ export interface RoutingSettings {
 
 const DEFAULT_ROUTING: RoutingSettings = {
   latencyBudgetMs: 2_000,
-  // A CPU cross-encoder of MiniLM size costs ~150 ms per 1000 cells here; a GPU far less: learned within 5 calls.
-  msPerKiloCell: 200,
+  // Deliberately slow: a MiniLM-size model on 2 busy CPU cores (tokenizer threads beside Triton) measured up to
+  // ~1000 ms per 1000 cells; a GPU is far faster. The model's own cost is learned within 5 calls.
+  msPerKiloCell: 1_000,
   budgetSlack: 4,
   errorThresholdPercentage: 50,
   volumeThreshold: 5,

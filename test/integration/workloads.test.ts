@@ -58,11 +58,14 @@ describe("work-relative budgets", () => {
   });
 
   it("a stalled primary still runs past its budget, falls back, and opens its breaker", async () => {
-    // Stock budget of a small call: 2 s fixed plus its few thousand cells; a 6 s stall is far past it.
-    setFault(PRIMARY, { delay_ms: 6_000 });
     const request = () =>
       chain.rerank({ query, documents: shortDocuments(4), model: PRIMARY, truncate: true }, { deadlineMs: 30_000 });
-    const first = await Promise.all(Array.from({ length: 5 }, request));
+    // A healthy primary first: the budget learns its cost per cell from these calls.
+    for (let call = 0; call < 6; call++) expect((await request()).model).toBe(PRIMARY);
+    // Then it stalls: a call's budget is now 2 s plus little for its cells, and 8 s is far past it.
+    setFault(PRIMARY, { delay_ms: 8_000 });
+    // Failures must outnumber the warm-up's successes in the breaker's window (stock threshold: 50%).
+    const first = await Promise.all(Array.from({ length: 8 }, request));
     for (const response of first) {
       expect(response.model).toBe(FALLBACK);
       expect(response.degradedReason).toBe(DegradedReason.DEGRADED_REASON_TIMEOUT);
@@ -75,7 +78,7 @@ describe("work-relative budgets", () => {
   });
 
   it("a model past its work's budget is a budget failure; a deadline that passes first names the stage", async () => {
-    setFault(PRIMARY, { delay_ms: 4_000 });
+    setFault(PRIMARY, { delay_ms: 8_000 });
     const pinned = (target: RunningGateway) =>
       target.rerank({ query, documents: shortDocuments(2), model: PRIMARY, disableFallback: true }, { deadlineMs: 60_000 });
     const overBudget = await grpcError(pinned(gateway));
