@@ -3,13 +3,16 @@
  * (`tokenizers`) against the pure-JS port (`@huggingface/tokenizers`), both behind the gateway's own
  * PairEncoder (same pair assembly), on 100-pair requests of msmarco-5k passages.
  *
- *   npm run build && node dist/bench/tokenizers.js [rounds]
+ *   npm run build && node dist/bench/tokenizers.js [rounds] [sections: libraries,pool,large,head-of-line]
  *
  * Reports per library: mismatches against Python `tokenizers` (RERANK_PYTHON), and for sequential
  * requests in the calling thread: p50/p99 latency per request, pairs/s, tokens/s, CPU ms per request
  * (all threads: napi parallelizes inside a request) and event-loop busy ms per request. Then the
- * production TokenizerPool (napi in worker threads) under concurrent requests. Results also go to
- * bench/results/tokenizers-<date>.json.
+ * production TokenizerPool (napi in worker threads) under concurrent requests, its token cache off and on
+ * (warm after the first round). Then the issue's workloads: a request with 2 documents of 3.6 MB (in the
+ * calling thread with and without cutting texts before the tokenizer, and through the pool), and a small
+ * request sent behind two large ones (two of 3.6 MB documents; two of 1000 passages): when each completes.
+ * Results also go to bench/results/tokenizers-<date>.json.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
@@ -24,11 +27,15 @@ import { loadNativeTokenizer } from "../src/tokenization/native-tokenizer.js";
 import { TokenizerPool } from "../src/tokenization/pool.js";
 import { TRUNCATION_STRATEGIES } from "../src/catalog/families.js";
 import * as parity from "./hf-reference.js";
-import { bertTokenizerFile, nonAsciiSamples, readMsmarco } from "./test-data.js";
+import { bertTokenizerFile, joinPassages, nonAsciiSamples, readMsmarco } from "./test-data.js";
 
 const pairsPerRequest = 100;
 const concurrency = 4;
 const rounds = Number(process.argv[2] ?? 3);
+/** Sections to run (comma-separated second argument); all by default. */
+const sections = new Set((process.argv[3] ?? "libraries,pool,large,head-of-line").split(","));
+/** The issue's workload: documents of 3.6 MB of text with whitespace (msmarco passages joined). */
+const largeDocumentChars = 3_600_000;
 const benchSpec: TokenizationSpec = {
   tokenizerFile: bertTokenizerFile,
   family: "bert",
@@ -114,6 +121,76 @@ async function measure(encode: Encode, requests: readonly parity.PairRequest[], 
 
 const round = (value: number) => Math.round(value * 100) / 100;
 
+const timed = async (work: () => Promise<unknown>) => {
+  const started = performance.now();
+  await work();
+  return round(performance.now() - started);
+};
+
+/** A pool with the tokenizer loaded in every thread. */
+async function openPool(threads: number, cacheBytes = 0): Promise<TokenizerPool> {
+  const pool = new TokenizerPool(threads, { cacheBytes });
+  await pool.preload([benchSpec]);
+  return pool;
+}
+
+/** Two large requests, then a small one, at once: when each completes, in ms from their submission. */
+async function smallBehindTwoLarge(pool: TokenizerPool, query: string, large: readonly string[], small: readonly string[]) {
+  const started = performance.now();
+  const finished = (promise: Promise<unknown>) => promise.then(() => round(performance.now() - started));
+  const [firstLargeMs, secondLargeMs, smallMs] = await Promise.all([
+    finished(pool.encodeRows(benchSpec, query, large)),
+    finished(pool.encodeRows(benchSpec, query, large)),
+    finished(pool.encodeRows(benchSpec, query, small)),
+  ]);
+  return { smallMs, firstLargeMs, secondLargeMs };
+}
+
+/**
+ * The issue's scenario: a request with 2 documents of 3.6 MB, alone (in the calling thread and through a pool), and
+ * then two such requests in flight while a small request (10 passages) arrives: how long the small one waits.
+ */
+async function measureLargeDocuments(passages: readonly string[], query: string) {
+  const large = [0, 997].map((first) => joinPassages(passages, first, largeDocumentChars));
+  const small = passages.slice(0, 10);
+  const inThread = new PairEncoder();
+  const inThreadUncut = new PairEncoder(undefined, { cutTexts: false });
+  await inThread.encodeRows(benchSpec, query, small); // load the tokenizer
+  await inThreadUncut.encodeRows(benchSpec, query, small);
+  const inThreadMs = [];
+  for (let run = 0; run < rounds; run++) {
+    inThreadMs.push(await timed(() => inThread.encodeRows(benchSpec, query, large)));
+  }
+  // Tokenizing 7.2 MB whole takes seconds: once is enough.
+  const inThreadWithoutCuttingMs = await timed(() => inThreadUncut.encodeRows(benchSpec, query, large));
+  const results: Record<string, unknown> = { documentChars: largeDocumentChars, inThreadMs, inThreadWithoutCuttingMs };
+  for (const threads of new Set([1, Math.max(1, availableParallelism() - 1)])) {
+    const pool = await openPool(threads);
+    const aloneMs = [];
+    for (let run = 0; run < rounds; run++) {
+      aloneMs.push(await timed(() => pool.encodeRows(benchSpec, query, large)));
+    }
+    results[`pool ${threads} thread(s)`] = { aloneMs, behindTwoLarge: await smallBehindTwoLarge(pool, query, large, small) };
+    await pool.close();
+  }
+  return results;
+}
+
+/** Head-of-line blocking with ordinary passages: a 10-passage request behind two 1000-passage ones, one thread. */
+async function measureHeadOfLine(passages: readonly string[], query: string) {
+  const pool = await openPool(1);
+  const large = passages.slice(0, 1000);
+  const small = passages.slice(1000, 1010);
+  const aloneMs = await timed(() => pool.encodeRows(benchSpec, query, large));
+  const smallAloneMs = await timed(() => pool.encodeRows(benchSpec, query, small));
+  const runs = [];
+  for (let run = 0; run < rounds; run++) {
+    runs.push(await smallBehindTwoLarge(pool, query, large, small));
+  }
+  await pool.close();
+  return { largeAloneMs: aloneMs, smallAloneMs, behindTwoLarge: runs };
+}
+
 async function main(): Promise<void> {
   const { passages, queries } = readMsmarco();
   const requests: parity.PairRequest[] = queries.map((query, index) => ({
@@ -123,35 +200,56 @@ async function main(): Promise<void> {
   const nonAsciiRequests = nonAsciiSamples.map((query) => ({ query, documents: nonAsciiSamples }));
 
   const results: Record<string, unknown> = {};
-  for (const [library, load] of Object.entries(libraries)) {
-    const encoder = new PairEncoder(load);
-    const encode: Encode = (request) => encoder.encodeRows(benchSpec, request.query, request.documents);
-    results[library] = {
-      mismatchedPairs: {
-        msmarco: await countMismatches(encoder, requests),
-        nonAscii: await countMismatches(encoder, nonAsciiRequests),
-      },
-      inThreadSequential: await measure(encode, requests, 1),
-    };
-    console.log(library, JSON.stringify(results[library], null, 2));
+  if (sections.has("libraries")) {
+    for (const [library, load] of Object.entries(libraries)) {
+      const encoder = new PairEncoder(load);
+      const encode: Encode = (request) => encoder.encodeRows(benchSpec, request.query, request.documents);
+      results[library] = {
+        mismatchedPairs: {
+          msmarco: await countMismatches(encoder, requests),
+          nonAscii: await countMismatches(encoder, nonAsciiRequests),
+        },
+        inThreadSequential: await measure(encode, requests, 1),
+      };
+      console.log(library, JSON.stringify(results[library], null, 2));
+    }
   }
-
-  const nativeEncoder = new PairEncoder();
-  results["tokenizers (napi) in-thread, concurrent"] = await measure(
-    (request) => nativeEncoder.encodeRows(benchSpec, request.query, request.documents),
-    requests,
-    concurrency,
-  );
-  const threads = Math.max(1, availableParallelism() - 1);
-  const pool = new TokenizerPool(threads);
-  results[`TokenizerPool (napi, ${threads} worker threads), concurrent`] = await measure(
-    (request) => pool.encodeRows(benchSpec, request.query, request.documents),
-    requests,
-    concurrency,
-  );
-  await pool.close();
-  for (const name of Object.keys(results).slice(2)) {
-    console.log(name, JSON.stringify(results[name], null, 2));
+  if (sections.has("pool")) {
+    const pools: Record<string, unknown> = {};
+    const nativeEncoder = new PairEncoder();
+    pools["tokenizers (napi) in-thread, sequential"] = await measure(
+      (request) => nativeEncoder.encodeRows(benchSpec, request.query, request.documents),
+      requests,
+      1,
+    );
+    pools["tokenizers (napi) in-thread, concurrent"] = await measure(
+      (request) => nativeEncoder.encodeRows(benchSpec, request.query, request.documents),
+      requests,
+      concurrency,
+    );
+    const threads = Math.max(1, availableParallelism() - 1);
+    for (const [cache, cacheBytes] of [
+      ["cache off", 0],
+      ["cache 64 MiB, warm after round 1", 64 * 1024 * 1024],
+    ] as const) {
+      const pool = await openPool(threads, cacheBytes);
+      pools[`TokenizerPool (napi, ${threads} worker threads), concurrent, ${cache}`] = await measure(
+        (request) => pool.encodeRows(benchSpec, request.query, request.documents),
+        requests,
+        concurrency,
+      );
+      await pool.close();
+    }
+    console.log(JSON.stringify(pools, null, 2));
+    Object.assign(results, pools);
+  }
+  if (sections.has("large")) {
+    results.largeDocuments = await measureLargeDocuments(passages, queries[0] ?? "");
+    console.log("large documents", JSON.stringify(results.largeDocuments, null, 2));
+  }
+  if (sections.has("head-of-line")) {
+    results.headOfLine = await measureHeadOfLine(passages, queries[0] ?? "");
+    console.log("head of line", JSON.stringify(results.headOfLine, null, 2));
   }
 
   const report = {

@@ -75,11 +75,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     tokenizerDir: pathFrom(env, "RERANK_TOKENIZER_DIR", "tokenizers"),
     maxDocuments: intFrom(env, "RERANK_MAX_DOCUMENTS", 1000, 1),
     maxMessageBytes: intFrom(env, "RERANK_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024),
-    // 1 MiB: ~250k tokens, 30x the longest context served (mxbai v2's 8,192 tokens, ~40 KB of text).
+    // 1 MiB: ~230k tokens of English, 28x the longest context served (mxbai v2's 8,192 tokens, ~40 KB of text).
     maxDocumentBytes: intFrom(env, "RERANK_MAX_DOCUMENT_BYTES", 1024 * 1024, 1),
     tokenizerThreads: intFrom(env, "RERANK_TOKENIZER_THREADS", Math.max(1, availableParallelism() - 1), 1),
     tokenCacheBytes: intFrom(env, "RERANK_TOKEN_CACHE_BYTES", 64 * 1024 * 1024, 0),
-    defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 30_000, 1),
+    defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 60_000, 1),
     readinessPollMs: intFrom(env, "RERANK_READINESS_POLL_MS", 2_000, 100),
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Documents' token ids, kept for the next request that carries the same document: RAG systems rerank the same
  * passages again and again. An entry is a document's part as encoder.ts pairs it (after its family's prefix,
- * caps and re-encoding), keyed by the tokenization settings that make it and by a SHA-256 of the text; least
+ * caps and re-encoding), keyed by a SHA-256 of the tokenization settings that make it and of the text; least
  * recently used entries go first once the entries' bytes pass the bound.
  */
 import { createHash } from "node:crypto";
@@ -15,7 +15,7 @@ export interface DocumentIds {
   readonly whole: boolean;
 }
 
-/** Bytes an entry costs besides its ids: the key's characters, the Map slot, the entry and typed array objects. */
+/** Bytes an entry costs besides its ids and its key's characters: the Map slot, the entry and typed array objects. */
 const ENTRY_OVERHEAD_BYTES = 160;
 
 export interface TokenCacheStats {
@@ -36,10 +36,10 @@ export class TokenCache {
 
   /**
    * The key of `document` under `settings` (what else its part depends on: the tokenizer, the family's prefix,
-   * caps and re-encoding, the maximum length): the text's SHA-256, so that no crafted text can take another's ids.
+   * caps and re-encoding, the maximum length): a SHA-256 of both, so that no crafted text can take another's ids.
    */
   static keyOf(settings: string, document: string): string {
-    return `${settings}\u0000${createHash("sha256").update(document).digest("base64")}`;
+    return createHash("sha256").update(settings).update("\u0000").update(document).digest("base64");
   }
 
   get stats(): TokenCacheStats {
