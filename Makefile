@@ -15,6 +15,8 @@ test:    ## install what is missing, then run every test suite against a real Tr
 lint:    ## tsc, buf lint, prettier, and the Triton configs against the registry
 	npm run lint
 
-bench:   ## bring the stack up, then measure latency, the gateway's added cost and tokenization throughput
+bench:   ## bring the stack up (a running one is kept: make down first to measure a new build), then bench/e2e.ts:
+         ## latency cold/warm vs Triton alone, the mixed workload at 1-16 clients, head-of-line blocking; tables,
+         ## bench/results/*.json and bench/results/bench.svg
 	ops/stack.sh up
 	npm run bench

@@ -4,10 +4,10 @@
  * Usage: npm run eval -- --dataset <dir> [--model <name>] [--top 100] [--address 127.0.0.1:50051]
  */
 import { parseArgs } from "node:util";
-import { credentials, Metadata } from "@grpc/grpc-js";
-import { RerankRequest, RerankServiceClient, type RerankResponse } from "../src/gen/rerank/v1/rerank.js";
+import type { RerankResponse } from "../src/gen/rerank/v1/rerank.js";
 import { loadBeir, loadQrels } from "./beir.js";
 import { Bm25Index } from "./bm25.js";
+import { Gateway } from "./gateway-client.js";
 import { mrrAt, ndcgAt, recallAt } from "./metrics.js";
 import { printTable } from "./stats.js";
 
@@ -24,17 +24,10 @@ if (!options.dataset) {
   process.exit(2);
 }
 const top = Number(options.top);
-const client = new RerankServiceClient(options.address!, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
+const gateway = new Gateway(options.address!);
 
 function rerank(query: string, documents: string[]): Promise<RerankResponse> {
-  return new Promise((resolve, reject) =>
-    client.rerank(
-      RerankRequest.fromPartial({ query, documents, model: options.model!, truncate: true }),
-      new Metadata(),
-      { deadline: Date.now() + 300_000 },
-      (error, response) => (error ? reject(error) : resolve(response)),
-    ),
-  );
+  return gateway.rerank({ query, documents, model: options.model!, truncate: true }, 300_000);
 }
 
 function progress(done: number, total: number, started: number): void {
@@ -82,7 +75,7 @@ async function main(): Promise<void> {
     ["metric", "BM25", `BM25 + ${model}`],
     ["nDCG@10", "MRR@10", `Recall@${top}`].map((metric, i) => [metric, bm25[i]!.toFixed(4), reranked[i]!.toFixed(4)]),
   );
-  client.close();
+  gateway.close();
 }
 
 main().catch((error) => {

@@ -17,27 +17,21 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
 import { packageRoot } from "../src/config/paths.js";
-import { RerankRequest, RerankServiceClient } from "../src/gen/rerank/v1/rerank.js";
 import { loadBeir, type BeirDataset } from "./beir.js";
-import { percentile, printTable, seededRandom } from "./stats.js";
+import { closedLoop } from "./closed-loop.js";
+import { errorsByStatus, Gateway, type Outcome } from "./gateway-client.js";
+import { countBy, listing, percent, percentile, pick, printTable, seededRandom } from "./stats.js";
 
-/** Caps every step's request count, so a gateway that fails instantly cannot make a closed loop spin unbounded. */
 const MAX_REQUESTS_PER_STEP = 100_000;
 const WARM_UP_REQUESTS = 3;
 /** Statuses that mean the load test itself is wrong (unknown model, bad flags), not that the gateway is loaded or
  * failing over: the warm-up stops on these only, so faults under test do not abort the run. */
 const MISCONFIGURED_STATUSES = new Set(["NOT_FOUND", "INVALID_ARGUMENT", "UNIMPLEMENTED"]);
-const CONNECT_TIMEOUT_MS = 5_000;
 
 const USAGE =
   "usage: npm run loadtest -- [--mode rate|concurrency] [--rate R] [--concurrency 1,2,4] [--duration S] " +
   "[--documents N] [--model NAME] [--deadline-ms MS] [--disable-fallback]";
-
-type Outcome =
-  | { ok: true; latencyMs: number; model: string; degraded: boolean }
-  | { ok: false; latencyMs: number; statusName: string; details: string };
 
 interface Step {
   offered: string;
@@ -109,45 +103,24 @@ const beirDir = process.env.BEIR_DIR ?? join(packageRoot(), "..", "shared", "dat
 
 const dataset = loadPassagesOrExit(beirDir);
 const random = seededRandom(42);
-const client = new RerankServiceClient(address, credentials.createInsecure(), { "grpc.max_send_message_length": -1 });
+const gateway = new Gateway(address);
 
-function pick<T>(items: T[]): T {
-  return items[Math.floor(random() * items.length)]!;
-}
-
-function randomRequest(): RerankRequest {
-  return RerankRequest.fromPartial({
-    query: pick(dataset.queries).text,
-    documents: Array.from({ length: documentCount }, () => pick(dataset.corpus).text),
-    model: flags.model,
-    truncate: true, // passages longer than a small model's maximum must not turn into INVALID_ARGUMENT
-    disableFallback: flags["disable-fallback"],
-  });
-}
-
-/** Sends one request; never rejects, an error is an outcome too. */
 function send(): Promise<Outcome> {
-  const request = randomRequest();
-  const started = performance.now();
-  return new Promise((resolve) =>
-    client.rerank(request, new Metadata(), { deadline: Date.now() + deadlineMs }, (error, response) => {
-      const latencyMs = performance.now() - started;
-      resolve(
-        error
-          ? { ok: false, latencyMs, statusName: status[error.code] ?? `code ${error.code}`, details: error.details }
-          : { ok: true, latencyMs, model: response!.model, degraded: response!.degraded },
-      );
-    }),
+  return gateway.send(
+    {
+      query: pick(random, dataset.queries).text,
+      documents: Array.from({ length: documentCount }, () => pick(random, dataset.corpus).text),
+      model: flags.model,
+      truncate: true, // passages longer than a small model's maximum must not turn into INVALID_ARGUMENT
+      disableFallback: flags["disable-fallback"],
+    },
+    deadlineMs,
   );
 }
 
 /** Fails fast and clearly when no gateway listens or the requests are invalid; also loads the tokenizers. */
 async function connectAndWarmUp(): Promise<void> {
-  await new Promise<void>((resolve, reject) =>
-    client.waitForReady(Date.now() + CONNECT_TIMEOUT_MS, (error) =>
-      error ? reject(new Error(`no gateway answers at ${address} (start one with: make up): ${error.message}`)) : resolve(),
-    ),
-  );
+  await gateway.waitForReady();
   for (let i = 0; i < WARM_UP_REQUESTS; i++) {
     const outcome = await send();
     if (!outcome.ok && MISCONFIGURED_STATUSES.has(outcome.statusName)) {
@@ -156,19 +129,12 @@ async function connectAndWarmUp(): Promise<void> {
   }
 }
 
-function countBy(values: string[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
-  return counts;
-}
-
 function shares(values: string[]): Record<string, number> {
   return Object.fromEntries(Object.entries(countBy(values)).map(([value, count]) => [value, count / values.length]));
 }
 
 function summarize(offered: string, outcomes: Outcome[], elapsedMs: number): Step {
-  const successes = outcomes.filter((outcome) => outcome.ok);
-  const failures = outcomes.filter((outcome) => !outcome.ok);
+  const successes = outcomes.flatMap((outcome) => (outcome.ok ? [outcome] : []));
   const latencies = successes.map((outcome) => outcome.latencyMs);
   return {
     offered,
@@ -177,9 +143,9 @@ function summarize(offered: string, outcomes: Outcome[], elapsedMs: number): Ste
     elapsedSeconds: elapsedMs / 1000,
     achievedRps: successes.length / (elapsedMs / 1000),
     latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
-    errorsByStatus: countBy(failures.map((failure) => failure.statusName)),
-    modelShare: shares(successes.map((outcome) => outcome.model)),
-    degradedShare: successes.length ? successes.filter((outcome) => outcome.degraded).length / successes.length : 0,
+    errorsByStatus: errorsByStatus(outcomes),
+    modelShare: shares(successes.map((outcome) => outcome.response.model)),
+    degradedShare: successes.length ? successes.filter((outcome) => outcome.response.degraded).length / successes.length : 0,
   };
 }
 
@@ -199,22 +165,9 @@ async function runAtRate(): Promise<Step> {
 
 /** Closed loop: `concurrency` workers, each sending its next request when the previous one answers. */
 async function runAtConcurrency(concurrency: number): Promise<Step> {
-  const outcomes: Outcome[] = [];
   const started = performance.now();
-  const stopAt = started + durationSeconds * 1000;
-  const worker = async () => {
-    while (performance.now() < stopAt && outcomes.length < MAX_REQUESTS_PER_STEP) outcomes.push(await send());
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  const outcomes = await closedLoop(concurrency, started + durationSeconds * 1000, send, MAX_REQUESTS_PER_STEP);
   return summarize(`${concurrency} concurrent`, outcomes, performance.now() - started);
-}
-
-const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
-
-/** "name value, name value", or "-" when empty. */
-function listing(valueByName: Record<string, number>, format: (value: number) => string): string {
-  const entries = Object.entries(valueByName);
-  return entries.length ? entries.map(([name, value]) => `${name} ${format(value)}`).join(", ") : "-";
 }
 
 function printSteps(steps: Step[]): void {
@@ -229,8 +182,8 @@ function printSteps(steps: Step[]): void {
       step.latencyMs.p95,
       step.latencyMs.p99,
       listing(step.errorsByStatus, String),
-      listing(step.modelShare, percent),
-      percent(step.degradedShare),
+      listing(step.modelShare, (share) => percent(share, 1)),
+      percent(step.degradedShare, 1),
     ]),
   );
 }
@@ -274,4 +227,4 @@ main()
     console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;
   })
-  .finally(() => client.close());
+  .finally(() => gateway.close());
