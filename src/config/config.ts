@@ -79,7 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxDocumentBytes: intFrom(env, "RERANK_MAX_DOCUMENT_BYTES", 1024 * 1024, 1),
     tokenizerThreads: intFrom(env, "RERANK_TOKENIZER_THREADS", Math.max(1, availableParallelism() - 1), 1),
     tokenCacheBytes: intFrom(env, "RERANK_TOKEN_CACHE_BYTES", 64 * 1024 * 1024, 0),
-    defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 30_000, 1),
+    defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 60_000, 1),
     readinessPollMs: intFrom(env, "RERANK_READINESS_POLL_MS", 2_000, 100),
   };
 }
