@@ -153,7 +153,9 @@ export class ModelPipeline {
     context.progress.stage = `tokenizing ${documents} documents for ${this.spec.name}`;
     try {
       let nextDocument = 0;
-      for (const chunk of this.chunksOf(request, batchContext)) {
+      for (const chunk of this.encoder.encodeChunks(this.tokenization, request.query, request.documents, {
+        signal: batchContext.signal,
+      })) {
         const rows = await abortable(chunk, siblings.signal);
         const skipped = embeds && nextDocument > 0 ? 1 : 0; // later chunks repeat the bi-encoder's query row
         const chunkDocuments = rows.truncated.length - (embeds ? 1 : 0);
@@ -185,14 +187,6 @@ export class ModelPipeline {
       tokenizeMs,
       inferenceMs: performance.now() - (Number.isNaN(firstSentAt) ? started : firstSentAt),
     };
-  }
-
-  /** The request's rows in chunks when the encoder can chunk, else as one. */
-  private chunksOf(request: ScoreRequest, context: RequestContext): Promise<EncodedRows>[] {
-    const { query, documents } = request;
-    return this.encoder.encodeChunks
-      ? this.encoder.encodeChunks(this.tokenization, query, documents, { signal: context.signal })
-      : [this.encoder.encodeRows(this.tokenization, query, documents)];
   }
 
   /** Rejects a request whose query or a document would be cut, naming the first such document. */

@@ -37,9 +37,8 @@ export interface RowEncoder {
    * The same rows as chunks of consecutive documents (chunks.ts planChunks), one promise per chunk in document
    * order, so that inference can start on the first chunk while later ones are tokenized; a bi-encoder chunk
    * starts with the query's row, as encodeRows' rows do. A chunk that is not awaited never rejects unhandled.
-   * Optional only until every RowEncoder (test fakes included) has it: PairEncoder and TokenizerPool do.
    */
-  encodeChunks?(
+  encodeChunks(
     spec: TokenizationSpec,
     query: string,
     documents: readonly string[],

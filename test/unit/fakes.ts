@@ -10,6 +10,7 @@ import { openContext, type RequestContext } from "../../src/context.js";
 import { ModelMetadataResponse } from "../../src/gen/triton/grpc_service.js";
 import { ModelConfig } from "../../src/gen/triton/model_config.js";
 import { ModelPipeline } from "../../src/pipeline/scorer.js";
+import { planChunks } from "../../src/tokenization/chunks.js";
 import type { RowEncoder, TokenizationSpec } from "../../src/tokenization/encoder.js";
 import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
 import { TritonError, type InputTensor, type TritonFailure } from "../../src/triton/client.js";
@@ -69,7 +70,27 @@ export class FakeEncoder implements RowEncoder {
       tokenCount: ids.length,
     };
   }
+
+  /**
+   * The same rows in chunks of CHUNK_DOCUMENTS documents, so that pipelines are tested across chunks: each row's
+   * ids still name its row of the whole request (a bi-encoder chunk starts with the query's row, id 1).
+   */
+  encodeChunks(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows>[] {
+    const texts = FAMILIES[spec.family].rows === "texts";
+    return planChunks(query, documents, { documents: CHUNK_DOCUMENTS, bytes: Number.MAX_SAFE_INTEGER }).map(
+      async ({ start, end }) => {
+        const rows = await this.encodeRows(spec, query, documents.slice(start, end));
+        for (let index = texts ? 1 : 0; index < rows.truncated.length; index++) {
+          rows.ids.fill(index + start + 1, rows.offsets[index]!, rows.offsets[index + 1]!);
+        }
+        return rows;
+      },
+    );
+  }
 }
+
+/** Documents per chunk of FakeEncoder: small, so a few documents already span several chunks. */
+export const CHUNK_DOCUMENTS = 3;
 
 /** The request rows a batch holds, in batch order: the id of each row's first unpadded token, minus 1. */
 export function rowsOfBatch(inputs: readonly InputTensor[]): number[] {
