@@ -147,6 +147,10 @@ describe("ModelPipeline: failures", () => {
 
     const scored = await pipeline.score(request({ documents, truncate: true }), contextFor().context);
     expect([...scored.truncated]).toEqual([0, 0, 1, 0]);
+
+    // In a later chunk of the request (the fake encoder chunks by 3 documents), the index is still the request's.
+    const later = await fails({ documents: ["a", "b", "c", "d", "x".repeat(RERANKER.maxLength)] });
+    expect(later.message).toMatch(/^document 4: /);
   });
 
   it("rejects an over-long query as 'invalid' for a model that caps queries", async () => {
