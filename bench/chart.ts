@@ -100,8 +100,10 @@ function renderPanel(panel: Panel, originX: number, originY: number): string {
   );
   const lines: string[] = [];
   const legendWidth = 36 + 6.2 * Math.max(...panel.series.map((series) => series.name.length));
+  const legendHeight = panel.series.length * 15 + 6;
+  const [legendX, legendY] = [x0 + 4, y1 + 4];
   const legend = [
-    `<rect x="${x0 + 4}" y="${y1 + 4}" width="${legendWidth}" height="${panel.series.length * 15 + 6}" fill="white" fill-opacity="0.85" stroke="#ddd"/>`,
+    `<rect x="${legendX}" y="${legendY}" width="${legendWidth}" height="${legendHeight}" fill="white" fill-opacity="0.85" stroke="#ddd"/>`,
   ];
   panel.series.forEach((series, index) => {
     const color = COLORS[(series.color ?? index) % COLORS.length];
@@ -112,11 +114,11 @@ function renderPanel(panel: Panel, originX: number, originY: number): string {
     for (const [px, py] of shown) {
       lines.push(`<circle cx="${x.position(px).toFixed(1)}" cy="${y.position(py).toFixed(1)}" r="3" fill="${color}"/>`);
     }
-    const legendY = y1 + 14 + index * 15;
+    const rowY = legendY + 10 + index * 15;
     legend.push(
-      `<line x1="${x0 + 8}" y1="${legendY}" x2="${x0 + 28}" y2="${legendY}" stroke="${color}" stroke-width="2"${dash}/>`,
+      `<line x1="${legendX + 4}" y1="${rowY}" x2="${legendX + 24}" y2="${rowY}" stroke="${color}" stroke-width="2"${dash}/>`,
     );
-    legend.push(`<text x="${x0 + 33}" y="${legendY}" dominant-baseline="middle">${escape(series.name)}</text>`);
+    legend.push(`<text x="${legendX + 29}" y="${rowY}" dominant-baseline="middle">${escape(series.name)}</text>`);
   });
   // The legend goes last, over the lines.
   return [...parts, ...lines, ...legend].join("\n");

@@ -112,29 +112,40 @@ function concurrencyPanels(steps: readonly MixedStep[]): Panel[] {
   ];
 }
 
-function latencyPanel(rows: readonly LatencyRow[]): Panel {
-  const models = [...new Set(rows.map((row) => row.model))];
-  const along = (model: string, value: (row: LatencyRow) => number) =>
-    rows.filter((row) => row.model === model).map((row) => [row.documents, value(row)] as const);
-  return {
-    title: "Latency p50 by request size, cold / warm / Triton alone",
-    xLabel: "documents per request",
-    yLabel: "ms",
-    logX: true,
-    logY: true,
-    xTicks: [...new Set(rows.map((row) => row.documents))],
-    series: models.flatMap((model, color) => [
-      { name: `${model} cold`, points: along(model, (row) => row.cold.p50), color },
-      { name: `${model} warm`, points: along(model, (row) => row.warm.p50), color, style: "dashed" as const },
-      { name: `${model} Triton alone`, points: along(model, (row) => row.triton.p50), color, style: "dotted" as const },
-    ]),
-  };
+/** One panel per model: a line from bottom left to top right each, so the legend goes top left. */
+function latencyPanels(rows: readonly LatencyRow[]): Panel[] {
+  return [...new Set(rows.map((row) => row.model))].map((model) => {
+    const mine = rows.filter((row) => row.model === model);
+    const along = (value: (row: LatencyRow) => number) => mine.map((row) => [row.documents, value(row)] as const);
+    /** A size the gateway did not answer has no point: the legend says so. */
+    const unanswered = (value: (row: LatencyRow) => number) => {
+      const sizes = mine.filter((row) => !Number.isFinite(value(row))).map((row) => row.documents);
+      return sizes.length ? ` (no answer at ${sizes.join(", ")})` : "";
+    };
+    return {
+      title: `Latency p50 by request size (${model})`,
+      xLabel: "documents per request",
+      yLabel: "ms",
+      logX: true,
+      logY: true,
+      xTicks: mine.map((row) => row.documents),
+      series: [
+        { name: `gateway, cold${unanswered((row) => row.cold.p50)}`, points: along((row) => row.cold.p50) },
+        {
+          name: `gateway, warm${unanswered((row) => row.warm.p50)}`,
+          points: along((row) => row.warm.p50),
+          style: "dashed" as const,
+        },
+        { name: "Triton alone", points: along((row) => row.triton.p50), style: "dotted" as const },
+      ],
+    };
+  });
 }
 
 export function chartOf(results: BenchResults, note: string): string {
   const panels = [
     ...(results.concurrency?.length ? concurrencyPanels(results.concurrency) : []),
-    ...(results.latency?.length ? [latencyPanel(results.latency)] : []),
+    ...latencyPanels(results.latency ?? []),
   ];
   return renderChart("rerank-gateway benchmarks", note, panels);
 }
