@@ -121,7 +121,9 @@ export class Router {
         capacity.release(pairs);
         this.metrics.pairsInFlight.set({ model: name }, capacity.pairsInFlight);
       }
-      if (Date.now() >= context.deadline) break;
+      if (Date.now() >= context.deadline) {
+        throw new GatewayError("timeout", `the request's deadline passed after model ${name} failed: ${lastFailure?.message}`);
+      }
     }
 
     // Nothing could even be tried and part of the chain is full: shed load with a retry hint, so clients back

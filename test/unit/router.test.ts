@@ -210,7 +210,9 @@ describe("Router: shedding and errors", () => {
         return failsWith("unreachable")(call);
       },
     });
-    expect((await fails({}, staticContext(deadline))).kind).toBe("unavailable");
+    const error = await fails({}, staticContext(deadline));
+    expect(error.kind).toBe("timeout");
+    expect(error.message).toMatch(/^the request's deadline passed after model \S+ failed: /);
     expect(callCounts(backend)).toEqual([1, 0, 0]);
   });
 });
