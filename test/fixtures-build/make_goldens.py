@@ -1,13 +1,8 @@
 """Writes the score-parity goldens test/parity/goldens/<model>.json: what each family's REFERENCE library feeds
 its model and scores, for the gateway's CI tests to compare against (ids equal; scores within 1e-4, same order).
 
-  model                    reference (dev interpreter's site-packages)
-  tiny-bert-reranker       sentence_transformers.CrossEncoder.predict                   (cross_encoder/model.py)
-  tiny-deberta-reranker    mxbai_rerank.MxbaiRerankV1.predict                           (mxbai_rerank_v1.py)
-  tiny-xlmr-reranker       FlagEmbedding.FlagReranker.compute_score                     (encoder_only/base.py)
-  tiny-mxbai-v2-reranker   mxbai_rerank.MxbaiRerankV2.predict(normalize=False / True)   (mxbai_rerank_v2.py)
-  tiny-bge-gemma-reranker  FlagEmbedding.FlagLLMReranker.compute_score                  (decoder_only/base.py)
-  all-minilm-l6-v2         sentence_transformers.SentenceTransformer.encode(normalize_embeddings=True)
+Each tiny-* reranker is scored by its family's reference library (the table in goldens/references.py) and
+all-minilm-l6-v2 by sentence_transformers.SentenceTransformer.encode(normalize_embeddings=True).
 
 The same query/document requests are used for every model (goldens/pairs.py). Per pair the golden records the
 input ids exactly as the reference passed them to the model (captured by wrapping the HF model's forward, padding

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { describe, expect, inject, it } from "vitest";
 import { grpcError, startGateway } from "../support/gateway.js";
-import { healthClient } from "../support/health.js";
+import { healthClient } from "../../tools/health-client.js";
 import { freePort } from "../support/ports.js";
 
 const root = join(import.meta.dirname, "..", "..");

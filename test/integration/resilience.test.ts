@@ -15,7 +15,7 @@ import { DegradedReason, RerankRequest, type RerankResponse } from "../../src/ge
 import type { RoutingSettings } from "../../src/catalog/registry.js";
 import { clearFault, setFault, watchCancellations } from "../support/faults.js";
 import { grpcError, startGateway, type RunningGateway } from "../support/gateway.js";
-import { healthClient } from "../support/health.js";
+import { healthClient } from "../../tools/health-client.js";
 import { metric, poll } from "../support/metrics.js";
 import { tritonProcess } from "../support/triton-process.js";
 

@@ -9,7 +9,7 @@ import {
   type ListModelsResponse,
 } from "../../src/gen/rerank/v1/rerank.js";
 import { inject } from "vitest";
-import { healthClient } from "./health.js";
+import { healthClient } from "../../tools/health-client.js";
 import { freePort } from "./ports.js";
 
 const root = join(import.meta.dirname, "..", "..");

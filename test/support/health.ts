@@ -1,1 +1,0 @@
-export { healthClient, type HealthClient } from "../../tools/health-client.js";
