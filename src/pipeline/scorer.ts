@@ -9,7 +9,7 @@ import type { EncodedRows } from "../tokenization/encoded-rows.js";
 import { TritonError, type TritonFailure } from "../triton/client.js";
 import type { InferenceBackend } from "../triton/endpoints.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
-import { BatchAssembler, type TritonBatch } from "./batching.js";
+import { BatchAssembler, type RowRef, type TritonBatch } from "./batching.js";
 import { cosineToQuery, toScores } from "./score-heads.js";
 
 export interface ScoreRequest {
@@ -157,17 +157,11 @@ export class ModelPipeline {
         signal: batchContext.signal,
       })) {
         const rows = await abortable(chunk, siblings.signal);
-        const skipped = embeds && nextDocument > 0 ? 1 : 0; // later chunks repeat the bi-encoder's query row
-        const chunkDocuments = rows.truncated.length - (embeds ? 1 : 0);
-        truncated.set(rows.truncated.subarray(embeds ? 1 : 0), nextDocument);
+        truncated.set(rows.truncated.subarray(firstDocumentSlot), nextDocument);
         if (!request.truncate) this.rejectOverlong(rows, nextDocument);
-        tokens += rows.tokenCount - (rows.offsets[skipped] ?? 0);
-        const refs = Array.from({ length: rows.truncated.length - skipped }, (_, index) => {
-          const row = index + skipped;
-          // Rows after a bi-encoder's query row are its documents, one slot past theirs.
-          return { source: rows, row, slot: embeds && row === 0 ? 0 : nextDocument + row };
-        });
-        nextDocument += chunkDocuments;
+        const refs = rowRefs(rows, nextDocument, embeds);
+        tokens += refs.reduce((sum, { row }) => sum + rows.offsets[row + 1]! - rows.offsets[row]!, 0);
+        nextDocument += rows.truncated.length - firstDocumentSlot;
         assembler.add(refs).forEach(send);
         progress(true);
       }
@@ -238,6 +232,18 @@ export class ModelPipeline {
     if (error instanceof TritonError) return new GatewayError(KIND_OF_FAILURE[error.failure], error.message);
     return error;
   }
+}
+
+/**
+ * A chunk's rows with the output slot of each: document i's slot is i, or i + 1 after a bi-encoder's query (slot 0).
+ * Every bi-encoder chunk starts with the query's row; only the first chunk's is kept.
+ */
+function rowRefs(rows: EncodedRows, firstDocument: number, embeds: boolean): RowRef[] {
+  const first = embeds && firstDocument > 0 ? 1 : 0;
+  return Array.from({ length: rows.truncated.length - first }, (_, index) => {
+    const row = index + first;
+    return { source: rows, row, slot: embeds && row === 0 ? 0 : firstDocument + row };
+  });
 }
 
 /** `promise`, or the abort of `signal` (a failed batch) if that comes first. */
