@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BatchAssembler, planBatches } from "../../src/pipeline/batching.js";
+import { BatchAssembler, packBatches, planBatches, type RowRef } from "../../src/pipeline/batching.js";
 import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
 
 /** Pairs of the given token lengths; token values encode (pair, position) so rows can be traced. */
@@ -30,12 +30,12 @@ const names = { inputIds: "input_ids", attentionMask: "attention_mask", tokenTyp
 
 describe("planBatches", () => {
   it("splits at maxBatchSize, covers every pair once, and pads each batch to its own longest pair", () => {
-    const lengths = [5, 2, 9, 3, 7];
+    const lengths = [5, 2, 9, 3, 6];
     const batches = planBatches(encoded(lengths), { maxBatchSize: 2, paddingSide: "right", padTokenId: 0, names });
     expect(batches.map((batch) => batch.rows)).toEqual([[1, 3], [0, 4], [2]]);
     expect(batches.map((batch) => batch.tensors[0]!.shape)).toEqual([
       [2, 3],
-      [2, 7],
+      [2, 6],
       [1, 9],
     ]);
   });
@@ -118,5 +118,52 @@ describe("planBatches", () => {
     expect(left.map((batch) => batch.rows)).toEqual([[1, 3]]);
     expect(left[0]!.tensors[0]!.shape).toEqual([2, 40]);
     expect(assembler.flush()).toEqual([]);
+  });
+});
+
+describe("packBatches", () => {
+  const layout = { maxBatchSize: 4, paddingSide: "right" as const, padTokenId: 0, names, lengthBuckets: [16, 32, 64, 128] };
+  const sortedRefs = (lengths: number[]): RowRef[] => {
+    const source = encoded([...lengths].sort((a, b) => a - b));
+    return lengths.map((_, row) => ({ source, row, slot: row }));
+  };
+  const lengthsOf = (batches: RowRef[][]) =>
+    batches.map((batch) => batch.map(({ source, row }) => source.offsets[row + 1]! - source.offsets[row]!));
+  const bucket = (length: number) => layout.lengthBuckets.find((edge) => edge >= length) ?? length;
+  /** Padded cells of the batches plus the per-call price, the quantity packBatches minimises. */
+  const price = (batches: number[][], perCall: number) =>
+    batches.reduce((total, batch) => total + batch.length * bucket(Math.max(...batch)) + perCall, 0);
+
+  it("keeps rows of similar length in one batch and cuts where the padding saved outweighs a call", () => {
+    expect(lengthsOf(packBatches(sortedRefs([10, 20, 30]), layout))).toEqual([[10, 20, 30]]);
+    const mixed = [5, 6, 7, 8, 9, 10, 11, 12, 300, 301];
+    const batches = lengthsOf(packBatches(sortedRefs(mixed), { ...layout, maxBatchSize: 8 }));
+    expect(batches).toEqual([
+      [5, 6, 7, 8, 9, 10, 11, 12],
+      [300, 301],
+    ]);
+  });
+
+  it("finds the cheapest cut: equal to an exhaustive search over every cut set", () => {
+    let seed = 11;
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    for (let trial = 0; trial < 200; trial++) {
+      const lengths = Array.from({ length: 1 + Math.floor(random() * 9) }, () => 1 + Math.floor(random() * 400)).sort(
+        (a, b) => a - b,
+      );
+      const packed = lengthsOf(packBatches(sortedRefs(lengths), layout));
+      expect(packed.flat()).toEqual(lengths);
+      expect(packed.every((batch) => batch.length <= layout.maxBatchSize)).toBe(true);
+      let best = Infinity;
+      for (let cuts = 0; cuts < 2 ** (lengths.length - 1); cuts++) {
+        const batches: number[][] = [[lengths[0]!]];
+        for (let index = 1; index < lengths.length; index++) {
+          if (cuts & (1 << (index - 1))) batches.push([]);
+          batches.at(-1)!.push(lengths[index]!);
+        }
+        if (batches.every((batch) => batch.length <= layout.maxBatchSize)) best = Math.min(best, price(batches, 512));
+      }
+      expect(price(packed, 512)).toBe(best);
+    }
   });
 });
