@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { GatewayHealth } from "./api/health.js";
+import { Reranker } from "./api/reranker.js";
 import { startApiServer } from "./api/server.js";
 import { deployable, loadRegistry, type ModelSpec } from "./catalog/registry.js";
 import { loadConfig } from "./config/config.js";
@@ -55,15 +56,15 @@ async function main(): Promise<void> {
 
   const router = new Router(pipelines, metrics);
   const metricsServer = await metrics.serve(config.metricsListen);
-  const { server, port } = await startApiServer({ ...config, protoDir: join(packageRoot(), "proto") }, health, {
+  const reranker = new Reranker({
     registry,
     router,
     readiness,
     metrics,
     maxDocuments: config.maxDocuments,
     maxDocumentBytes: config.maxDocumentBytes,
-    defaultTimeoutMs: config.defaultTimeoutMs,
   });
+  const { server, port } = await startApiServer({ ...config, protoDir: join(packageRoot(), "proto") }, health, reranker);
   log.info("rerank-gateway listening", {
     address: config.listenAddress.replace(/:\d+$/, `:${port}`),
     triton: config.tritonUrls,

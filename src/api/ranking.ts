@@ -1,10 +1,19 @@
-import type { RerankResult } from "../gen/rerank/v1/rerank.js";
+/** One document's place in the answer. */
+export interface RankedDocument {
+  /** Position of the document in the request. */
+  index: number;
+  score: number;
+  /** The document's text, when the client asked for it back. */
+  document?: string;
+  /** True when the pair was cut to the model's maximum length before scoring. */
+  truncated: boolean;
+}
 
 /**
  * Orders documents by score, highest first; equal scores keep first-stage order (lower index first), so
  * results are deterministic. Keeps the best topN (0 = all).
  */
-export function rank(scores: Float64Array, truncated: Uint8Array, topN: number, documents?: string[]): RerankResult[] {
+export function rank(scores: Float64Array, truncated: Uint8Array, topN: number, documents?: string[]): RankedDocument[] {
   const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
   const kept = topN > 0 ? order.slice(0, topN) : order;
   return kept.map((index) => ({

@@ -5,13 +5,16 @@ import { ReflectionService } from "@grpc/reflection";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 import { RerankServiceService } from "../gen/rerank/v1/rerank.js";
 import type { GatewayHealth } from "./health.js";
-import { rerankService, type RerankServiceDeps } from "./rerank-service.js";
+import { rerankService } from "./rerank-service.js";
+import type { Reranker } from "./reranker.js";
 
 export interface ApiServerOptions {
   listenAddress: string;
   maxMessageBytes: number;
   /** The folder holding rerank/v1/rerank.proto, for server reflection. */
   protoDir: string;
+  /** The bound on a call without a client deadline (RERANK_DEFAULT_TIMEOUT_MS). */
+  defaultTimeoutMs: number;
 }
 
 /**
@@ -33,17 +36,13 @@ export interface ApiServer {
 }
 
 /** Builds the gRPC server: RerankService, grpc.health.v1.Health and server reflection. */
-export async function startApiServer(
-  options: ApiServerOptions,
-  health: GatewayHealth,
-  deps: RerankServiceDeps,
-): Promise<ApiServer> {
+export async function startApiServer(options: ApiServerOptions, health: GatewayHealth, reranker: Reranker): Promise<ApiServer> {
   const server = new Server({
     // Larger messages get RESOURCE_EXHAUSTED from grpc-js before any of our code runs.
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": -1,
   });
-  server.addService(RerankServiceService, rerankService(deps));
+  server.addService(RerankServiceService, rerankService(reranker, options.defaultTimeoutMs));
   health.service.addToServer(server);
   reflectionService(options.protoDir).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>

@@ -13,6 +13,11 @@ export const GRPC_STATUS: Record<ErrorKind, status> = {
   internal: status.INTERNAL,
 };
 
+/** The gRPC status name of an error ("INVALID_ARGUMENT"): the code label of the request metrics on both APIs. */
+export function statusName(error: unknown): string {
+  return status[error instanceof GatewayError ? GRPC_STATUS[error.kind] : status.INTERNAL];
+}
+
 /**
  * The gRPC error a client gets. A GatewayError keeps its message (written for clients) and, when overloaded,
  * carries its retry hint as trailers that gRPC retry policies honour. Anything else is a bug: the client gets

@@ -1,8 +1,21 @@
-import type { RerankRequest } from "../gen/rerank/v1/rerank.js";
 import type { Registry } from "../catalog/registry.js";
 import { GatewayError } from "../errors.js";
 
-/** A Rerank request that passed every check, with the model name resolved. */
+/** A rerank request as either API hands it over (the gRPC RerankRequest has this shape). */
+export interface RerankInput {
+  query: string;
+  documents: string[];
+  /** Empty selects the default model. */
+  model: string;
+  /** 0 means all results. */
+  topN: number;
+  returnDocuments: boolean;
+  truncate: boolean;
+  rawScores: boolean;
+  disableFallback: boolean;
+}
+
+/** A rerank request that passed every check, with the model name resolved. */
 export interface ValidRerank {
   query: string;
   documents: string[];
@@ -22,7 +35,7 @@ const invalid = (message: string) => new GatewayError("invalid", message);
 export const DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024;
 
 export function validateRerank(
-  request: RerankRequest,
+  request: RerankInput,
   registry: Registry,
   maxDocuments: number,
   maxDocumentBytes: number = DEFAULT_MAX_DOCUMENT_BYTES,

@@ -9,8 +9,8 @@ export class GatewayMetrics {
   /** Rerank calls by the model that scored them (or was asked for, on failure) and their gRPC status. */
   readonly requests = new Counter({
     name: "rerank_requests_total",
-    help: "Rerank requests by model and gRPC status code",
-    labelNames: ["model", "code"] as const,
+    help: "Rerank requests by model, outcome (gRPC status name, on both APIs) and API (grpc, http)",
+    labelNames: ["model", "code", "api"] as const,
     registers: [this.registry],
   });
 

@@ -1,0 +1,101 @@
+import { performance } from "node:perf_hooks";
+import type { Registry } from "../catalog/registry.js";
+import type { RequestContext } from "../context.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import type { DegradedReason, Router } from "../routing/router.js";
+import type { ModelReadiness } from "../triton/readiness.js";
+import { rank, type RankedDocument } from "./ranking.js";
+import { statusName } from "./status.js";
+import { validateRerank, type RerankInput } from "./validation.js";
+
+export interface RerankerDeps {
+  registry: Registry;
+  router: Router;
+  readiness: ModelReadiness;
+  metrics: GatewayMetrics;
+  maxDocuments: number;
+  /** Largest document in UTF-8 bytes (validation.ts's default when absent). */
+  maxDocumentBytes?: number;
+}
+
+/** A request's answer, before either edge shapes it for its wire. */
+export interface RerankOutcome {
+  /** Sorted by score, highest first; equal scores keep first-stage order. */
+  results: RankedDocument[];
+  /** The model that scored the request. */
+  model: string;
+  /** The model asked for (or the default). */
+  requestedModel: string;
+  /** Set when a model further down the fallback chain scored the request. */
+  degradedReason?: DegradedReason;
+  usage: { pairs: number; tokens: number };
+  timing: { tokenizeMs: number; inferenceMs: number; totalMs: number };
+}
+
+export interface ModelSummary {
+  name: string;
+  family: string;
+  maxLength: number;
+  ready: boolean;
+  /** The model it falls back to; null at the end of its chain. */
+  fallback: string | null;
+  isDefault: boolean;
+}
+
+/** Which edge a request came through: a label of the request metrics. */
+export type Api = "grpc" | "http";
+
+/**
+ * What both APIs do for a rerank request: validate, route (fallback chain), rank, and count it. The edges only
+ * translate their wire shapes to RerankInput and RerankOutcome (and errors to their statuses).
+ */
+export class Reranker {
+  constructor(private readonly deps: RerankerDeps) {}
+
+  async rerank(input: RerankInput, context: RequestContext, api: Api): Promise<RerankOutcome> {
+    const { deps } = this;
+    try {
+      const outcome = await this.score(input, context);
+      deps.metrics.requests.inc({ model: outcome.model, code: "OK", api });
+      return outcome;
+    } catch (error) {
+      deps.metrics.requests.inc({ model: input.model || deps.registry.defaultModel, code: statusName(error), api });
+      throw error;
+    }
+  }
+
+  private async score(input: RerankInput, context: RequestContext): Promise<RerankOutcome> {
+    const { deps } = this;
+    const started = performance.now();
+    const valid = validateRerank(input, deps.registry, deps.maxDocuments, deps.maxDocumentBytes);
+    const { model, scored, degradedReason } = await deps.router.score(valid, context);
+    const totalMs = performance.now() - started;
+    deps.metrics.stageSeconds.observe({ model, stage: "tokenize" }, scored.tokenizeMs / 1000);
+    deps.metrics.stageSeconds.observe({ model, stage: "infer" }, scored.inferenceMs / 1000);
+    deps.metrics.stageSeconds.observe({ model, stage: "total" }, totalMs / 1000);
+    return {
+      results: rank(scored.scores, scored.truncated, valid.topN, valid.returnDocuments ? valid.documents : undefined),
+      model,
+      requestedModel: valid.model,
+      degradedReason,
+      usage: { pairs: valid.documents.length, tokens: scored.tokens },
+      timing: { tokenizeMs: scored.tokenizeMs, inferenceMs: scored.inferenceMs, totalMs },
+    };
+  }
+
+  models(): ModelSummary[] {
+    const { registry, readiness } = this.deps;
+    return [...registry.models.values()].map((spec) => ({
+      name: spec.name,
+      family: spec.family,
+      maxLength: spec.maxLength,
+      ready: readiness.isReady(spec.name),
+      fallback: spec.fallback ?? null,
+      isDefault: spec.name === registry.defaultModel,
+    }));
+  }
+
+  get defaultModel(): string {
+    return this.deps.registry.defaultModel;
+  }
+}
