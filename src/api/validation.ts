@@ -15,18 +15,8 @@ export interface RerankInput {
   disableFallback: boolean;
 }
 
-/** A rerank request that passed every check, with the model name resolved. */
-export interface ValidRerank {
-  query: string;
-  documents: string[];
-  model: string;
-  /** 0 means all results. */
-  topN: number;
-  returnDocuments: boolean;
-  truncate: boolean;
-  rawScores: boolean;
-  disableFallback: boolean;
-}
+/** A rerank request that passed every check; its model is a served model's name (the default resolved). */
+export type ValidRerank = Readonly<RerankInput>;
 
 const isBlank = (text: string) => text.trim().length === 0;
 const invalid = (message: string) => new GatewayError("invalid", message);
