@@ -7,6 +7,10 @@ export interface RankedDocument {
   document?: string;
   /** True when the pair was cut to the model's maximum length before scoring. */
   truncated: boolean;
+  /** Windows the document was scored in (long documents split: more than 1). */
+  windows: number;
+  /** The window whose score is the document's. */
+  bestWindow: number;
 }
 
 /**
@@ -21,5 +25,7 @@ export function rank(scores: Float64Array, truncated: Uint8Array, topN: number, 
     score: scores[index]!,
     document: documents?.[index],
     truncated: truncated[index] === 1,
+    windows: 1,
+    bestWindow: 0,
   }));
 }

@@ -1,6 +1,7 @@
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import {
   DegradedReason,
+  LongDocuments,
   type ListModelsRequest,
   type ListModelsResponse,
   type RerankRequest,
@@ -11,6 +12,7 @@ import type { DegradedReason as RoutingDegradedReason } from "../routing/router.
 import { contextOf } from "./request-context.js";
 import type { Reranker, RerankOutcome } from "./reranker.js";
 import { toServiceError } from "./status.js";
+import type { RerankInput } from "./validation.js";
 
 const WIRE_DEGRADED_REASON: Record<RoutingDegradedReason, DegradedReason> = {
   breaker_open: DegradedReason.DEGRADED_REASON_BREAKER_OPEN,
@@ -18,6 +20,18 @@ const WIRE_DEGRADED_REASON: Record<RoutingDegradedReason, DegradedReason> = {
   timeout: DegradedReason.DEGRADED_REASON_TIMEOUT,
   primary_unavailable: DegradedReason.DEGRADED_REASON_PRIMARY_UNAVAILABLE,
 };
+
+/** The wire request as the Reranker takes it; an unknown long_documents number is left for validation to name. */
+function fromWire(request: RerankRequest): RerankInput {
+  const longDocuments =
+    request.longDocuments === LongDocuments.LONG_DOCUMENTS_SPLIT_MAX
+      ? "split_max"
+      : request.longDocuments === LongDocuments.LONG_DOCUMENTS_TRUNCATE ||
+          request.longDocuments === LongDocuments.LONG_DOCUMENTS_UNSPECIFIED
+        ? "truncate"
+        : String(request.longDocuments);
+  return { ...request, longDocuments };
+}
 
 function toWire(outcome: RerankOutcome): RerankResponse {
   return {
@@ -39,7 +53,7 @@ export function rerankService(reranker: Reranker, defaultTimeoutMs: number): Rer
     rerank(call: ServerUnaryCall<RerankRequest, RerankResponse>, callback: sendUnaryData<RerankResponse>) {
       const scope = contextOf(call, defaultTimeoutMs);
       reranker
-        .rerank(call.request, scope.context, "grpc")
+        .rerank(fromWire(call.request), scope.context, "grpc")
         .then(
           (outcome) => callback(null, toWire(outcome)),
           (error) => callback(toServiceError(error, scope.context.requestId, "Rerank")),

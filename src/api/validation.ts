@@ -13,7 +13,14 @@ export interface RerankInput {
   truncate: boolean;
   rawScores: boolean;
   disableFallback: boolean;
+  /** LONG_DOCUMENTS: what to do with a document longer than the model's window (validated). */
+  longDocuments: string;
+  /** With split_max: at most this many tokens of each document are scored (0: all). */
+  maxTokensPerDocument: number;
 }
+
+/** The answers to a document longer than the model's window. */
+export const LONG_DOCUMENTS = ["truncate", "split_max"] as const;
 
 /** A rerank request that passed every check; its model is a served model's name (the default resolved). */
 export type ValidRerank = Readonly<RerankInput>;
@@ -52,6 +59,12 @@ export function validateRerank(
       `model "${model}" is not served here; available models: ${[...registry.models.keys()].join(", ")}`,
     );
   }
+  if (!(LONG_DOCUMENTS as readonly string[]).includes(request.longDocuments)) {
+    throw invalid(`long_documents: "${request.longDocuments}" is not one of ${LONG_DOCUMENTS.join(", ")}`);
+  }
+  if (request.longDocuments === "split_max") {
+    throw invalid("long_documents: split_max is not served yet");
+  }
   return {
     query: request.query,
     documents: request.documents,
@@ -61,5 +74,7 @@ export function validateRerank(
     truncate: request.truncate,
     rawScores: request.rawScores,
     disableFallback: request.disableFallback,
+    longDocuments: request.longDocuments,
+    maxTokensPerDocument: request.maxTokensPerDocument,
   };
 }

@@ -2,15 +2,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GatewayError, type ErrorKind } from "../../src/errors.js";
 import { rank } from "../../src/api/ranking.js";
-import { validateRerank } from "../../src/api/validation.js";
-import { RerankRequest } from "../../src/gen/rerank/v1/rerank.js";
+import { validateRerank, type RerankInput } from "../../src/api/validation.js";
 import { loadRegistry } from "../../src/catalog/registry.js";
 import { toScores } from "../../src/pipeline/score-heads.js";
+import { rerankInput } from "../support/rerank-input.js";
 
 const registry = loadRegistry(join(import.meta.dirname, "../../src/catalog/registry.json"), { target: "cpu" });
-const base = RerankRequest.fromPartial({ query: "q", documents: ["a", "b"] });
+const base = rerankInput({ query: "q", documents: ["a", "b"] });
 
-function rejection(request: Partial<RerankRequest>): GatewayError {
+function rejection(request: Partial<RerankInput>): GatewayError {
   try {
     validateRerank({ ...base, ...request }, registry, 3);
   } catch (error) {
@@ -31,8 +31,9 @@ describe("validateRerank", () => {
     [{ documents: ["a", "b", "c", "d"] }, "invalid", "documents: 4 given, at most 3 per request"],
     [{ documents: ["a", " \n"] }, "invalid", "document 1 is empty"],
     [{ topN: -2 }, "invalid", "top_n must be >= 0 (0 returns all results), got -2"],
+    [{ longDocuments: "7" }, "invalid", 'long_documents: "7" is not one of truncate, split_max'],
     [{ model: "x" }, "not_found", `model "x" is not served here; available models: ${[...registry.models.keys()].join(", ")}`],
-  ] as [Partial<RerankRequest>, ErrorKind, string][])("%o is rejected", (request, kind, message) => {
+  ] as [Partial<RerankInput>, ErrorKind, string][])("%o is rejected", (request, kind, message) => {
     const error = rejection(request);
     expect(error.kind).toBe(kind);
     expect(error.message).toBe(message);
@@ -45,8 +46,8 @@ describe("rank", () => {
     const truncated = Uint8Array.from([0, 0, 1, 0]);
     expect(rank(scores, truncated, 0).map((r) => r.index)).toEqual([1, 3, 0, 2]);
     expect(rank(scores, truncated, 2, ["a", "b", "c", "d"])).toEqual([
-      { index: 1, score: 0.9, document: "b", truncated: false },
-      { index: 3, score: 0.5, document: "d", truncated: false },
+      { index: 1, score: 0.9, document: "b", truncated: false, windows: 1, bestWindow: 0 },
+      { index: 3, score: 0.5, document: "d", truncated: false, windows: 1, bestWindow: 0 },
     ]);
   });
 });

@@ -10,10 +10,10 @@ import { DEFAULT_MAX_DOCUMENT_BYTES, validateRerank } from "../../src/api/valida
 import { loadRegistry } from "../../src/catalog/registry.js";
 import { loadConfig } from "../../src/config/config.js";
 import { GatewayError } from "../../src/errors.js";
-import { RerankRequest } from "../../src/gen/rerank/v1/rerank.js";
+import { rerankInput } from "../support/rerank-input.js";
 
 const registry = loadRegistry(join(import.meta.dirname, "../../src/catalog/registry.json"), { target: "cpu" });
-const request = (documents: string[]) => RerankRequest.fromPartial({ query: "q", documents });
+const request = (documents: string[]) => rerankInput({ query: "q", documents });
 
 function rejection(documents: string[], maxDocumentBytes?: number): GatewayError {
   try {
