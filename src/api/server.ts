@@ -1,34 +1,25 @@
-import { join } from "node:path";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
-import { protoPath as healthProtoPath } from "grpc-health-check";
+import { service as healthServiceDefinition } from "grpc-health-check";
 import { RerankServiceService } from "../gen/rerank/v1/rerank.js";
 import type { GatewayHealth } from "./health.js";
+import { addReflection } from "./reflection.js";
 import { rerankService } from "./rerank-service.js";
 import type { Reranker } from "./reranker.js";
 
 export interface ApiServerOptions {
   listenAddress: string;
   maxMessageBytes: number;
-  /** The folder holding rerank/v1/rerank.proto, for server reflection. */
-  protoDir: string;
+  /**
+   * Not read: reflection serves the descriptor set the build writes (./reflection.ts). Kept only while
+   * src/main.ts, which another change owns, still passes it.
+   */
+  protoDir?: string;
   /** The bound on a call without a client deadline (RERANK_DEFAULT_TIMEOUT_MS). */
   defaultTimeoutMs: number;
 }
 
-/**
- * Server reflection needs the descriptors of every service we expose; ts-proto's generated code carries
- * serializers only, so reflection reads the same .proto files through proto-loader.
- */
-function reflectionService(protoDir: string): ReflectionService {
-  const definition = loadSync([join(protoDir, "rerank/v1/rerank.proto"), healthProtoPath], {
-    includeDirs: [protoDir],
-    // Reflection must serve the .proto field names (top_n), not proto-loader's camelCase default.
-    keepCase: true,
-  });
-  return new ReflectionService(definition);
-}
+/** The services startApiServer adds besides reflection: reflection describes exactly these, and itself. */
+export const SERVED_SERVICES = [RerankServiceService, healthServiceDefinition];
 
 export interface ApiServer {
   server: Server;
@@ -44,7 +35,7 @@ export async function startApiServer(options: ApiServerOptions, health: GatewayH
   });
   server.addService(RerankServiceService, rerankService(reranker, options.defaultTimeoutMs));
   health.service.addToServer(server);
-  reflectionService(options.protoDir).addToServer(server);
+  addReflection(server, SERVED_SERVICES);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listenAddress, ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
