@@ -10,6 +10,7 @@ down:    ## stop the gateway and Triton
 test:    ## install what is missing, then run every test suite against a real Triton
 	ops/setup.sh
 	ops/install-node-packages.sh
+	ops/build-clients.sh
 	npm test
 
 lint:    ## tsc, buf lint, prettier, and the Triton configs against the registry
