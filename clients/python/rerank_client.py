@@ -124,6 +124,10 @@ def main(argv):
         except grpc.RpcError as error:
             print(json.dumps(failure(error), indent=2))
             return 1
+        # A request file that is missing, or not a request in JSON.
+        except (OSError, ValueError, json_format.ParseError) as error:
+            print(f"rerank_client.py: {error}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -4,6 +4,7 @@ import com.google.gson.FieldNamingPolicy;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
+import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
@@ -92,6 +93,10 @@ public final class RerankClient {
     } catch (UsageException | NumberFormatException badArguments) {
       exitCode = 2;
       System.err.println(USAGE);
+    } catch (IOException | JsonParseException badFile) {
+      // A request file that is missing, or not a request in JSON.
+      exitCode = 1;
+      System.err.println("rerank-client: " + badFile);
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
