@@ -179,6 +179,15 @@ describe("Cohere and Jina: POST /v1/rerank and /v2/rerank", () => {
 });
 
 describe("text-embeddings-inference: POST /rerank", () => {
+  it("the README's TEI curl ranks as gRPC ranks the same request, on the default model", async () => {
+    const body =
+      '{"query": "Who wrote To Kill a Mockingbird?", "texts": ["Harper Lee wrote it.", "Moby-Dick is by Herman Melville."]}';
+    const answer = await curl(`${gateway.httpUrl}/rerank`, "-H", "content-type: application/json", "-d", body);
+    const { query, texts } = JSON.parse(body);
+    expect(answer.status).toBe(200);
+    expect(teiRanking(answer)).toEqual(grpcRanking(await gateway.rerank({ query, documents: texts })));
+  });
+
   it("answers [{index, score}] sorted by score, as gRPC ranks the same request; raw_scores and return_text as TEI", async () => {
     const texts = sample.documents;
     const [plain, raw, withText] = [
