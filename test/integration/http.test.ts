@@ -128,14 +128,15 @@ describe("Cohere and Jina: POST /v1/rerank and /v2/rerank", () => {
     expect(answer.body.model).toBe(MODEL);
   });
 
-  it("without max_tokens_per_doc a long document is truncated to the model's window, as Cohere does, and meta.warnings says so", async () => {
+  it("without max_tokens_per_doc a long document is truncated to the model's window, as Cohere does, and meta.warnings says so (and that priority is not used)", async () => {
     const documents = ["short", words(600)];
-    const answer = await post(gateway, "/v2/rerank", { model: MODEL, query: sample.query, documents });
+    const answer = await post(gateway, "/v2/rerank", { model: MODEL, query: sample.query, documents, priority: 1 });
     const grpc = await gateway.rerank({ model: MODEL, query: sample.query, documents, truncate: true });
     expect(answer.status).toBe(200);
     expect(cohereRanking(answer)).toEqual(grpcRanking(grpc));
     expect(answer.body.meta.warnings).toEqual([
       expect.stringMatching(/^documents 1: longer than model tiny-bert-reranker's window of 512 tokens/),
+      "priority is not used: this gateway serves requests in arrival order",
     ]);
   });
 
