@@ -45,6 +45,12 @@ module.exports = {
       { path: "node_modules/(@grpc/|grpc-health-check/)" },
     ),
     forbid(
+      "http-framework-only-in-the-http-edge",
+      "fastify, its plugins and the schema builder are the HTTP edge's business (src/api/http/)",
+      { path: "^src/", pathNot: ["^src/api/http/"] },
+      { path: "node_modules/(fastify|@fastify/|typebox)" },
+    ),
+    forbid(
       "public-wire-types-only-in-api",
       "the rerank.v1 messages are the API's; routing and below use domain types",
       { path: "^src/", pathNot: ["^src/api/", "^src/gen/"] },

@@ -12,6 +12,7 @@ test:    ## install what is missing, then run every test suite against a real Tr
 	ops/install-node-packages.sh
 	ops/install-tools.sh
 	ops/build-clients.sh
+	ops/install-cohere-sdk.sh
 	npm test
 
 lint:    ## tsc, buf lint, prettier, and the Triton configs against the registry

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Brings the local stack (Triton on CPU + the gateway) up or down; idempotent.
-#   ops/stack.sh up      install what is missing, build, start Triton and the gateway, rerank the sample
+#   ops/stack.sh up      install what is missing, build, start Triton and the gateway, rerank the sample (gRPC, HTTP)
 #   ops/stack.sh down    stop both
-# Ports: RERANK_LISTEN (default 127.0.0.1:50051), TRITON_GRPC_PORT (8001), TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002).
+# Ports: RERANK_LISTEN (default 127.0.0.1:50051), RERANK_HTTP_LISTEN (127.0.0.1:8080), TRITON_GRPC_PORT (8001), TRITON_HTTP_PORT (8000), TRITON_METRICS_PORT (8002).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ readonly RUN_DIR=.run/gateway
 readonly PID_FILE="$RUN_DIR/gateway.pid"
 readonly LOG_FILE="$RUN_DIR/gateway.log"
 export RERANK_LISTEN="${RERANK_LISTEN:-127.0.0.1:50051}"
+export RERANK_HTTP_LISTEN="${RERANK_HTTP_LISTEN:-127.0.0.1:8080}"
 export TRITON_GRPC_URL="127.0.0.1:${TRITON_GRPC_PORT:-8001}"
 
 log() { printf 'stack: %s\n' "$*"; }
@@ -31,6 +32,21 @@ start_gateway() {
   fi
 }
 
+# The same sample through the HTTP API (Cohere/Jina's shape), with the curl command that asks for it; the answer's
+# JSON is printed whole, one result per line.
+rerank_sample_over_http() {
+  local url="http://$RERANK_HTTP_LISTEN/v1/rerank"
+  log "the same sample over HTTP:"
+  echo "curl -sS $url -H 'content-type: application/json' -d @examples/sample-request.json"
+  curl -sS --fail-with-body "$url" -H 'content-type: application/json' -d @examples/sample-request.json |
+    node -e 'let text = "";
+      process.stdin.on("data", (chunk) => (text += chunk)).on("end", () => {
+        const answer = JSON.parse(text);
+        const lines = answer.results.map((result) => "  " + JSON.stringify(result)).join(",\n");
+        console.log(JSON.stringify(answer).replace(JSON.stringify(answer.results), `[\n${lines}\n]`));
+      });'
+}
+
 stop_gateway() {
   if gateway_running; then
     local pid; pid="$(cat "$PID_FILE")"
@@ -50,7 +66,8 @@ case "${1:-}" in
     ops/triton.sh start
     start_gateway
     node dist/tools/rerank-sample.js "$RERANK_LISTEN"
-    log "up: gateway $RERANK_LISTEN, Triton $TRITON_GRPC_URL; stop with: ops/stack.sh down"
+    rerank_sample_over_http
+    log "up: gateway $RERANK_LISTEN (gRPC), $RERANK_HTTP_LISTEN (HTTP), Triton $TRITON_GRPC_URL; stop with: ops/stack.sh down"
     ;;
   down)
     stop_gateway

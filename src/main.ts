@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { GatewayHealth } from "./api/health.js";
+import { startHttpServer } from "./api/http/server.js";
 import { Reranker } from "./api/reranker.js";
 import { startApiServer } from "./api/server.js";
 import { deployable, loadRegistry, type ModelSpec } from "./catalog/registry.js";
@@ -65,8 +66,10 @@ async function main(): Promise<void> {
     maxDocumentBytes: config.maxDocumentBytes,
   });
   const { server, port } = await startApiServer({ ...config, protoDir: join(packageRoot(), "proto") }, health, reranker);
+  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress }, reranker);
   log.info("rerank-gateway listening", {
     address: config.listenAddress.replace(/:\d+$/, `:${port}`),
+    httpAddress: config.httpListenAddress.replace(/:\d+$/, `:${http.port}`),
     triton: config.tritonUrls,
     metricsPort: metricsServer.port,
     models: [...registry.models.keys()],
@@ -76,16 +79,22 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info("shutting down", { signal });
     health.drain();
+    http.drain();
     readiness.stop();
     router.shutdown();
     metricsServer.server.close();
-    server.tryShutdown(() => {
-      void tokenizers.close().finally(() => {
+    // Both APIs finish the requests they hold before the tokenizers and Triton channels go.
+    const grpcClosed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    void Promise.all([grpcClosed, http.close()])
+      .then(() => tokenizers.close())
+      .finally(() => {
         triton.close();
         process.exit(0);
       });
-    });
-    setTimeout(() => server.forceShutdown(), 10_000).unref();
+    setTimeout(() => {
+      server.forceShutdown();
+      http.forceClose();
+    }, 10_000).unref();
   };
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));

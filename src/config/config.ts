@@ -7,6 +7,8 @@ import { packageRoot } from "./paths.js";
 export interface GatewayConfig {
   /** host:port the gRPC API listens on. */
   listenAddress: string;
+  /** host:port the HTTP/JSON API (Cohere, Jina and TEI compatible) listens on. */
+  httpListenAddress: string;
   /** Triton's gRPC endpoints (host:port), one per replica. */
   tritonUrls: string[];
   /** host:port of the Prometheus /metrics endpoint. */
@@ -19,7 +21,7 @@ export interface GatewayConfig {
   tokenizerDir: string;
   /** Most documents one Rerank request may carry. */
   maxDocuments: number;
-  /** Largest request message accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself. */
+  /** Largest request message accepted; larger ones get RESOURCE_EXHAUSTED from gRPC itself, 413 over HTTP. */
   maxMessageBytes: number;
   /** Largest document accepted, in UTF-8 bytes; a larger one is INVALID_ARGUMENT naming its index. */
   maxDocumentBytes: number;
@@ -65,6 +67,7 @@ function servingFrom(env: NodeJS.ProcessEnv): ServingSelection {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   return {
     listenAddress: env.RERANK_LISTEN ?? "0.0.0.0:50051",
+    httpListenAddress: env.RERANK_HTTP_LISTEN ?? "0.0.0.0:8080",
     tritonUrls: (env.TRITON_GRPC_URL ?? "127.0.0.1:8001")
       .split(",")
       .map((url) => url.trim())

@@ -18,6 +18,8 @@ export interface RunningGateway {
   address: string;
   /** http://127.0.0.1:<port>/metrics */
   metricsUrl: string;
+  /** The HTTP/JSON API's base URL, http://127.0.0.1:<port> (RERANK_HTTP_LISTEN). */
+  httpUrl: string;
   client: RerankServiceClient;
   rerank(request: Partial<RerankRequest>, options?: { deadlineMs?: number }): Promise<RerankResponse>;
   listModels(): Promise<ListModelsResponse>;
@@ -36,12 +38,14 @@ const START_TIMEOUT_MS = 60_000;
 export async function startGateway(env: Record<string, string>, startedWhen: StartedWhen = "serving"): Promise<RunningGateway> {
   const address = `127.0.0.1:${await freePort()}`;
   const metricsPort = await freePort();
+  const httpPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [join(root, "dist", "src", "main.js")], {
     env: {
       ...process.env,
       RERANK_LISTEN: address,
       RERANK_READINESS_POLL_MS: "500",
       RERANK_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+      RERANK_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
       RERANK_TOKENIZER_DIR: inject("tokenizerDir"),
       ...env,
     },
@@ -56,6 +60,7 @@ export async function startGateway(env: Record<string, string>, startedWhen: Sta
   return {
     address,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
     client,
     rerank: (partial, options = {}) =>
       new Promise((resolve, reject) =>
