@@ -45,8 +45,8 @@ function freePort(): Promise<number> {
   });
 }
 
-const [gatewayPort, metricsPort, infinityPort, tritonGrpc, tritonHttp, tritonMetrics] = await Promise.all(
-  Array.from({ length: 6 }, freePort),
+const [gatewayPort, metricsPort, httpPort, infinityPort, tritonGrpc, tritonHttp, tritonMetrics] = await Promise.all(
+  Array.from({ length: 7 }, freePort),
 );
 const GATEWAY_ADDRESS = `127.0.0.1:${gatewayPort}`;
 const INFINITY_URL = `http://127.0.0.1:${infinityPort}`;
@@ -204,6 +204,7 @@ async function main(): Promise<void> {
     processes.start("gateway", process.execPath, [join(ROOT, "dist", "src", "main.js")], {
       RERANK_LISTEN: GATEWAY_ADDRESS,
       RERANK_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+      RERANK_HTTP_LISTEN: `127.0.0.1:${httpPort}`,
       TRITON_GRPC_URL: `127.0.0.1:${TRITON_PORTS.grpc}`,
       RERANK_MODELS: MODEL,
       RERANK_DEFAULT_MODEL: MODEL,

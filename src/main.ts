@@ -1,14 +1,12 @@
 /** The composition root: reads the configuration, builds each stage and wires them together. */
 import { existsSync } from "node:fs";
 import { endianness } from "node:os";
-import { join } from "node:path";
 import { GatewayHealth } from "./api/health.js";
 import { startHttpServer } from "./api/http/server.js";
 import { Reranker } from "./api/reranker.js";
 import { startApiServer } from "./api/server.js";
 import { deployable, loadRegistry, type ModelSpec } from "./catalog/registry.js";
 import { loadConfig } from "./config/config.js";
-import { packageRoot } from "./config/paths.js";
 import { log } from "./observability/logger.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { ModelPipeline, tokenizerFileOf } from "./pipeline/scorer.js";
@@ -65,8 +63,8 @@ async function main(): Promise<void> {
     maxDocuments: config.maxDocuments,
     maxDocumentBytes: config.maxDocumentBytes,
   });
-  const { server, port } = await startApiServer({ ...config, protoDir: join(packageRoot(), "proto") }, health, reranker);
-  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress }, reranker);
+  const { server, port } = await startApiServer(config, health, reranker);
+  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress }, health, reranker);
   log.info("rerank-gateway listening", {
     address: config.listenAddress.replace(/:\d+$/, `:${port}`),
     httpAddress: config.httpListenAddress.replace(/:\d+$/, `:${http.port}`),
@@ -79,7 +77,6 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info("shutting down", { signal });
     health.drain();
-    http.drain();
     readiness.stop();
     router.shutdown();
     metricsServer.server.close();

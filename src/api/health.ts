@@ -10,7 +10,7 @@ const GATEWAY_HEALTH_SERVICE = "rerank.v1.RerankService";
  */
 export class GatewayHealth {
   readonly service = new HealthImplementation({ "": "NOT_SERVING", [GATEWAY_HEALTH_SERVICE]: "NOT_SERVING" });
-  private draining = false;
+  private drainStarted = false;
 
   constructor(
     private readonly readiness: ModelReadiness,
@@ -22,12 +22,17 @@ export class GatewayHealth {
 
   /** From now on the gateway reports NOT_SERVING, so that load balancers stop sending it calls. */
   drain(): void {
-    this.draining = true;
+    this.drainStarted = true;
     this.update();
   }
 
+  /** True once drain() was called: every API's health answers "not serving" from then on. */
+  get draining(): boolean {
+    return this.drainStarted;
+  }
+
   private update(): void {
-    const overall = !this.draining && this.readiness.isReady(this.defaultModel) ? "SERVING" : "NOT_SERVING";
+    const overall = !this.drainStarted && this.readiness.isReady(this.defaultModel) ? "SERVING" : "NOT_SERVING";
     this.service.setStatus("", overall);
     this.service.setStatus(GATEWAY_HEALTH_SERVICE, overall);
   }

@@ -9,11 +9,6 @@ import type { Reranker } from "./reranker.js";
 export interface ApiServerOptions {
   listenAddress: string;
   maxMessageBytes: number;
-  /**
-   * Not read: reflection serves the descriptor set the build writes (./reflection.ts). Kept only while
-   * src/main.ts, which another change owns, still passes it.
-   */
-  protoDir?: string;
   /** The bound on a call without a client deadline (RERANK_DEFAULT_TIMEOUT_MS). */
   defaultTimeoutMs: number;
 }

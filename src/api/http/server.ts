@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyError, type FastifyReply } from "fastify";
 import type { Static } from "typebox";
+import type { GatewayHealth } from "../health.js";
 import type { Reranker } from "../reranker.js";
 import { teiFailure, toHttpFailure, type HttpFailure } from "../status.js";
 import { CohereError, cohereRoutes } from "./cohere.js";
@@ -34,8 +35,6 @@ export interface HttpServerOptions {
 
 export interface HttpServer {
   port: number;
-  /** From now on GET /health answers 503, so that load balancers stop sending requests. */
-  drain(): void;
   /** Stops accepting connections and resolves once the requests in flight are answered. */
   close(): Promise<void>;
   /** Drops every connection, answered or not (when close() has waited too long). */
@@ -59,7 +58,12 @@ function hostAndPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port };
 }
 
-export async function startHttpServer(options: HttpServerOptions, reranker: Reranker): Promise<HttpServer> {
+/** GET /health follows `health`: 503 once it drains, as the gRPC health service goes NOT_SERVING. */
+export async function startHttpServer(
+  options: HttpServerOptions,
+  health: GatewayHealth,
+  reranker: Reranker,
+): Promise<HttpServer> {
   const app = Fastify({
     bodyLimit: options.maxMessageBytes,
     requestIdHeader: REQUEST_ID_HEADER,
@@ -69,7 +73,6 @@ export async function startHttpServer(options: HttpServerOptions, reranker: Rera
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: true } },
     schemaErrorFormatter: describeSchemaErrors,
   });
-  let draining = false;
   const edge: HttpEdge = {
     async rerank(request, reply, input) {
       const scope = contextOf(request, reply, options.defaultTimeoutMs);
@@ -117,15 +120,12 @@ export async function startHttpServer(options: HttpServerOptions, reranker: Rera
   });
   cohereRoutes(app, edge);
   teiRoutes(app, edge);
-  gatewayRoutes(app, edge, () => draining);
+  gatewayRoutes(app, edge, () => health.draining);
 
   await app.listen(hostAndPort(options.listenAddress));
   const address = app.server.address();
   return {
     port: typeof address === "object" && address ? address.port : 0,
-    drain: () => {
-      draining = true;
-    },
     close: () => app.close(),
     forceClose: () => app.server.closeAllConnections(),
   };
