@@ -1,9 +1,7 @@
 /** Start-up checks and infrastructure failures, each against a real Triton (or a port where none listens). */
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
 import { describe, expect, inject, it } from "vitest";
 import { grpcError, startGateway } from "../support/gateway.js";
@@ -103,31 +101,6 @@ describe("health and reflection", () => {
       expect(await health.check("tiny-bert-reranker")).toBe("SERVING");
     } finally {
       health.close();
-      await gateway.stop();
-    }
-  });
-
-  it("buf curl reranks the sample through server reflection, without the proto file", async () => {
-    const gateway = await startGateway({ TRITON_GRPC_URL: inject("tritonGrpcUrl") });
-    try {
-      const { stdout } = await promisify(execFile)(
-        join(root, "node_modules/.bin/buf"),
-        [
-          "curl",
-          "--protocol",
-          "grpc",
-          "--http2-prior-knowledge",
-          "-d",
-          `@${join(root, "examples/sample-request.json")}`,
-          `http://${gateway.address}/rerank.v1.RerankService/Rerank`,
-        ],
-        { cwd: tmpdir() },
-      );
-      const response = JSON.parse(stdout);
-      expect(response.model).toBe("all-minilm-l6-v2");
-      expect(response.results).toHaveLength(6);
-      expect(response.results[0].document).toBeTypeOf("string");
-    } finally {
       await gateway.stop();
     }
   });
