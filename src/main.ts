@@ -1,12 +1,13 @@
 /** The composition root: reads the configuration, builds each stage and wires them together. */
 import { existsSync } from "node:fs";
 import { endianness } from "node:os";
+import { Drain } from "./api/drain.js";
 import { GatewayHealth } from "./api/health.js";
 import { startHttpServer } from "./api/http/server.js";
 import { Reranker } from "./api/reranker.js";
 import { startApiServer } from "./api/server.js";
-import { deployable, loadRegistry, type ModelSpec } from "./catalog/registry.js";
-import { loadConfig } from "./config/config.js";
+import { deployable, loadRegistry, type ModelSpec, type Registry } from "./catalog/registry.js";
+import { loadConfig, type GatewayConfig } from "./config/config.js";
 import { log } from "./observability/logger.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { ModelPipeline, tokenizerFileOf } from "./pipeline/scorer.js";
@@ -16,18 +17,44 @@ import { TritonClient } from "./triton/client.js";
 import { TritonEndpoints } from "./triton/endpoints.js";
 import { ModelReadiness } from "./triton/readiness.js";
 
+/** The models the configuration serves: the registry's selection less those whose tokenizer file is missing. */
+function servedModels(config: GatewayConfig): { registry: Registry; skipped: ModelSpec[] } {
+  const tokenizerFile = (spec: ModelSpec) => tokenizerFileOf(config.tokenizerDir, spec);
+  return deployable(loadRegistry(config.registryFile, config.serving), config.serving, (spec) => existsSync(tokenizerFile(spec)));
+}
+
+/** --check-config: validates the environment and the registry and says what would be served, without Triton. */
+function checkConfig(): void {
+  try {
+    const config = loadConfig();
+    const { registry, skipped } = servedModels(config);
+    const lines = [
+      "configuration OK",
+      `gRPC listen:    ${config.listenAddress}`,
+      `HTTP listen:    ${config.httpListenAddress}`,
+      `metrics listen: ${config.metricsListen}`,
+      `Triton:         ${config.tritonUrls.join(", ")}`,
+      `registry:       ${config.registryFile} (target ${config.serving.target})`,
+      `models:         ${[...registry.models.keys()].join(", ")} (default ${registry.defaultModel})`,
+      ...(skipped.length > 0 ? [`left out:       ${skipped.map((spec) => spec.name).join(", ")} (no tokenizer file)`] : []),
+      `drain grace:    ${config.drainGraceMs} ms`,
+    ];
+    process.stdout.write(`${lines.join("\n")}\n`);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
 async function main(): Promise<void> {
   // Triton's raw tensor contents are little-endian; batching writes them with native typed arrays.
   if (endianness() !== "LE") throw new Error("rerank-gateway needs a little-endian CPU");
   const config = loadConfig();
-  const tokenizerFile = (spec: ModelSpec) => tokenizerFileOf(config.tokenizerDir, spec);
-  const { registry, skipped } = deployable(loadRegistry(config.registryFile, config.serving), config.serving, (spec) =>
-    existsSync(tokenizerFile(spec)),
-  );
+  const { registry, skipped } = servedModels(config);
   for (const spec of skipped) {
     log.warn("model left out: its tokenizer file is missing (triton-models/README.md shows how to export it)", {
       model: spec.name,
-      tokenizer: tokenizerFile(spec),
+      tokenizer: tokenizerFileOf(config.tokenizerDir, spec),
     });
   }
   const metrics = new GatewayMetrics();
@@ -46,6 +73,7 @@ async function main(): Promise<void> {
 
   const readiness = new ModelReadiness(triton, [...registry.models.values()]);
   const health = new GatewayHealth(readiness, registry.defaultModel);
+  const drain = new Drain(health);
   readiness.on("mismatch", (problems) => {
     log.error("Triton serves a model differently from the registry; stopping", { problems });
     process.exit(1);
@@ -62,6 +90,7 @@ async function main(): Promise<void> {
     metrics,
     maxDocuments: config.maxDocuments,
     maxDocumentBytes: config.maxDocumentBytes,
+    drain,
   });
   const { server, port } = await startApiServer(config, health, reranker);
   const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress }, health, reranker);
@@ -74,30 +103,40 @@ async function main(): Promise<void> {
     defaultModel: registry.defaultModel,
   });
 
-  const shutdown = (signal: string) => {
-    log.info("shutting down", { signal });
-    health.drain();
+  // Health goes NOT_SERVING and new calls are refused at once; the calls in flight get the grace period to finish.
+  const shutdown = async (signal: string) => {
+    log.info("draining", { signal, callsInFlight: drain.calls, graceMs: config.drainGraceMs });
+    const started = Date.now();
+    const cut = await drain.drain(config.drainGraceMs);
     readiness.stop();
     router.shutdown();
     metricsServer.server.close();
-    // Both APIs finish the requests they hold before the tokenizers and Triton channels go.
-    const grpcClosed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    void Promise.all([grpcClosed, http.close()])
-      .then(() => tokenizers.close())
-      .finally(() => {
-        triton.close();
-        process.exit(0);
-      });
-    setTimeout(() => {
+    const forceClose = () => {
       server.forceShutdown();
       http.forceClose();
-    }, 10_000).unref();
+    };
+    if (cut > 0) {
+      log.error("drain grace period ran out: cutting the calls still in flight", { calls: cut, graceMs: config.drainGraceMs });
+      forceClose();
+    } else {
+      // Only health watches, idle connections and calls being refused are left; they get what is left of the grace.
+      const closing = setTimeout(forceClose, Math.max(0, config.drainGraceMs - (Date.now() - started)));
+      await Promise.all([new Promise<void>((resolve) => server.tryShutdown(() => resolve())), http.close()]);
+      clearTimeout(closing);
+      await tokenizers.close();
+      log.info("drained", { ms: Date.now() - started });
+    }
+    triton.close();
+    process.exit(cut > 0 ? 1 : 0);
   };
-  process.once("SIGTERM", () => shutdown("SIGTERM"));
-  process.once("SIGINT", () => shutdown("SIGINT"));
+  // A second signal is not caught: it ends the process at once, as an operator who will not wait expects.
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
 }
 
-main().catch((error: Error) => {
-  log.error("start-up failed", { error: error.message });
-  process.exit(1);
-});
+if (process.argv.includes("--check-config")) checkConfig();
+else
+  main().catch((error: Error) => {
+    log.error("start-up failed", { error: error.message });
+    process.exit(1);
+  });

@@ -4,6 +4,7 @@ import type { RequestContext } from "../context.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import type { DegradedReason, Router } from "../routing/router.js";
 import type { ModelReadiness } from "../triton/readiness.js";
+import type { Drain } from "./drain.js";
 import { rank, type RankedDocument } from "./ranking.js";
 import { statusName } from "./status.js";
 import { validateRerank, type RerankInput } from "./validation.js";
@@ -16,6 +17,8 @@ export interface RerankerDeps {
   maxDocuments: number;
   /** Largest document in UTF-8 bytes (validation.ts's default when absent). */
   maxDocumentBytes?: number;
+  /** Counts calls in flight and refuses new ones once the gateway drains (absent where it never shuts down). */
+  drain?: Drain;
 }
 
 /** A request's answer, before either edge shapes it for its wire. */
@@ -55,7 +58,8 @@ export class Reranker {
   async rerank(input: RerankInput, context: RequestContext, api: Api): Promise<RerankOutcome> {
     const { deps } = this;
     try {
-      const outcome = await this.score(input, context);
+      const score = () => this.score(input, context);
+      const outcome = await (deps.drain ? deps.drain.run(score) : score());
       deps.metrics.requests.inc({ model: outcome.model, code: "OK", api });
       return outcome;
     } catch (error) {

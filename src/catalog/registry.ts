@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { FAMILIES, isFamily, TRUNCATION_STRATEGIES, type Family, type FamilySpec, type TruncationStrategy } from "./families.js";
+import { z } from "zod";
+import { FAMILIES, TRUNCATION_STRATEGIES, type Family, type FamilySpec, type TruncationStrategy } from "./families.js";
 
 /** Which Triton model repository a model belongs to: CPU (tests, laptops) or GPU (production). */
 export type Target = "cpu" | "gpu";
@@ -136,48 +137,95 @@ class RegistryError extends Error {
   }
 }
 
-const TARGETS: readonly string[] = ["cpu", "gpu"];
+// Messages of field checks start with "must" and get the field's path in front; the others are whole sentences.
+const integer = (min: number) =>
+  z.int({ error: `must be an integer >= ${min}` }).min(min, { error: `must be an integer >= ${min}` });
+const positive = z.number({ error: "must be a positive number" }).positive({ error: "must be a positive number" });
+const text = z.string({ error: "must be a non-empty string" }).min(1, { error: "must be a non-empty string" });
+const TARGETS_ALLOWED = "must be a non-empty list of cpu, gpu";
+const familyNames = Object.keys(FAMILIES) as [Family, ...Family[]];
 
-function checkModel(model: ModelSpec, fail: (problem: string) => never): void {
-  const where = `model "${model.name}"`;
-  if (!model.name) fail("a model has no name");
-  if (!isFamily(model.family)) fail(`${where}: unknown family "${model.family}" (known: ${Object.keys(FAMILIES).join(", ")})`);
-  if (!model.tokenizer) fail(`${where}: no tokenizer file`);
-  if (!Number.isInteger(model.maxLength) || model.maxLength < 8) fail(`${where}: maxLength must be an integer >= 8`);
-  if (!TRUNCATION_STRATEGIES.includes(model.truncation)) {
-    fail(`${where}: truncation must be one of ${TRUNCATION_STRATEGIES.join(", ")}`);
-  }
-  if (!Number.isInteger(model.padTokenId) || model.padTokenId < 0) fail(`${where}: padTokenId must be a token id`);
-  if (!Array.isArray(model.targets) || model.targets.length === 0 || !model.targets.every((target) => TARGETS.includes(target))) {
-    fail(`${where}: targets must be a non-empty list of ${TARGETS.join(", ")}`);
-  }
-  if (model.queryMaxLength !== undefined && !(Number.isInteger(model.queryMaxLength) && model.queryMaxLength < model.maxLength)) {
-    fail(`${where}: queryMaxLength must be an integer below maxLength`);
-  }
-  for (const [key, value] of Object.entries(model.routing)) {
-    if (!(Number.isFinite(value) && value > 0)) fail(`${where}: routing.${key} must be a positive number`);
-  }
-  const width = model.triton?.outputWidth ?? 1;
-  if ((FAMILIES[model.family].output === "logit") !== (width === 1)) {
-    fail(
-      `${where}: family ${model.family} outputs ${FAMILIES[model.family].output}s, which triton.outputWidth ${width} contradicts`,
-    );
-  }
-  const triton = model.triton;
-  if (!triton?.model) fail(`${where}: triton.model is missing`);
-  if (!Number.isInteger(triton.maxBatchSize) || triton.maxBatchSize < 1) fail(`${where}: triton.maxBatchSize must be >= 1`);
-  if (!triton.inputs?.inputIds || !triton.inputs.attentionMask || !triton.output) {
-    fail(`${where}: triton.inputs.inputIds, triton.inputs.attentionMask and triton.output are required`);
-  }
-  const buckets = triton.lengthBuckets;
-  if (!buckets.every((length, index) => Number.isInteger(length) && length > 0 && length > (buckets[index - 1] ?? 0))) {
-    fail(`${where}: triton.lengthBuckets must be ascending positive integers`);
-  }
-  if (FAMILIES[model.family].usesTokenTypeIds !== Boolean(triton.inputs.tokenTypeIds)) {
-    fail(
-      `${where}: family ${model.family} ${FAMILIES[model.family].usesTokenTypeIds ? "needs" : "takes no"} triton.inputs.tokenTypeIds`,
-    );
-  }
+const TRITON_BINDING = z.object({
+  model: text,
+  maxBatchSize: integer(1),
+  inputs: z.object({ inputIds: text, attentionMask: text, tokenTypeIds: text.optional() }, { error: "must be an object" }),
+  output: text,
+  outputWidth: integer(1).optional(),
+  maxQueueDelayMicroseconds: integer(0),
+  lengthBuckets: z
+    .array(integer(1), { error: "must be a list of integers" })
+    .refine((buckets) => buckets.every((length, index) => length > (buckets[index - 1] ?? 0)), {
+      error: "must be ascending positive integers",
+    })
+    .optional(),
+});
+
+const MODEL = z
+  .object({
+    name: z.string({ error: "a model has no name" }).min(1, { error: "a model has no name" }),
+    description: z.string({ error: "must be a string" }).default(""),
+    family: z.enum(familyNames, {
+      error: (issue) => `unknown family ${JSON.stringify(issue.input)} (known: ${familyNames.join(", ")})`,
+    }),
+    tokenizer: text,
+    maxLength: integer(8),
+    queryMaxLength: integer(1).optional(),
+    truncation: z.enum(TRUNCATION_STRATEGIES as [TruncationStrategy, ...TruncationStrategy[]], {
+      error: `must be one of ${TRUNCATION_STRATEGIES.join(", ")}`,
+    }),
+    padTokenId: integer(0),
+    scoreCenter: z.number({ error: "must be a number" }).optional(),
+    fallback: z.string({ error: "must be a model name or null" }).nullable(),
+    targets: z
+      .array(z.enum(["cpu", "gpu"], { error: TARGETS_ALLOWED }), { error: TARGETS_ALLOWED })
+      .min(1, { error: TARGETS_ALLOWED }),
+    routing: z
+      .object(
+        Object.fromEntries(Object.keys(DEFAULT_ROUTING).map((key) => [key, positive.optional()])) as Record<
+          keyof RoutingSettings,
+          z.ZodOptional<typeof positive>
+        >,
+      )
+      .strict()
+      .optional(),
+    triton: TRITON_BINDING,
+  })
+  .strict()
+  .superRefine((model, context) => {
+    const family = FAMILIES[model.family];
+    const fail = (message: string) => context.addIssue({ code: "custom", message });
+    if (model.queryMaxLength !== undefined && model.queryMaxLength >= model.maxLength) {
+      fail(`queryMaxLength must be an integer below maxLength`);
+    }
+    const width = model.triton.outputWidth ?? 1;
+    if ((family.output === "logit") !== (width === 1)) {
+      fail(`family ${model.family} outputs ${family.output}s, which triton.outputWidth ${width} contradicts`);
+    }
+    if (family.usesTokenTypeIds !== Boolean(model.triton.inputs.tokenTypeIds)) {
+      fail(`family ${model.family} ${family.usesTokenTypeIds ? "needs" : "takes no"} triton.inputs.tokenTypeIds`);
+    }
+  })
+  .transform((model): ModelSpec => ({
+    ...model,
+    routing: { ...DEFAULT_ROUTING, ...model.routing },
+    triton: {
+      ...model.triton,
+      lengthBuckets: model.triton.lengthBuckets ?? defaultLengthBuckets(maxRowLength(model.family, model.maxLength)),
+    },
+  }));
+
+const REGISTRY_FILE = z.object({
+  defaultModel: z.object({ cpu: z.string().optional(), gpu: z.string().optional() }).optional(),
+  models: z.array(z.unknown(), { error: "no models" }).min(1, { error: "no models" }),
+});
+
+/** One line for a schema problem of one model: `where` names the model, the line names the field. */
+function describeIssue(issue: z.core.$ZodIssue, where: string): string {
+  // An item's problem is its list's: "targets must ...", not "targets.0 must ...".
+  const field = issue.path.filter((key) => typeof key === "string");
+  if (issue.code === "unrecognized_keys")
+    return `${where}: unknown field ${issue.keys.map((key) => [...field, key].join(".")).join(", ")}`;
+  return issue.message.startsWith("must") ? `${where}: ${field.join(".")} ${issue.message}` : `${where}: ${issue.message}`;
 }
 
 function checkFallbackChains(models: ReadonlyMap<string, ModelSpec>, fail: (problem: string) => never): void {
@@ -191,37 +239,31 @@ function checkFallbackChains(models: ReadonlyMap<string, ModelSpec>, fail: (prob
   }
 }
 
-/** Reads and validates the registry file; any inconsistency stops start-up with a message naming the model. */
+/** Reads and validates the registry file; any inconsistency stops start-up with a message naming the model and field. */
 export function loadCatalog(file: string): ModelCatalog {
   const fail = (problem: string): never => {
     throw new RegistryError(file, problem);
   };
-  let raw: { defaultModel?: Partial<Record<Target, string>>; models?: ModelSpec[] };
+  let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
     return fail(`cannot read: ${(error as Error).message}`);
   }
-  if (!Array.isArray(raw.models) || raw.models.length === 0) fail("no models");
+  const registry = REGISTRY_FILE.safeParse(raw);
+  if (!registry.success) return fail(registry.error.issues[0]!.message);
   const models = new Map<string, ModelSpec>();
-  for (const declared of raw.models ?? []) {
-    const model = {
-      ...declared,
-      routing: { ...DEFAULT_ROUTING, ...declared.routing },
-      triton: {
-        ...declared.triton,
-        lengthBuckets:
-          declared.triton?.lengthBuckets ??
-          // An unknown family is reported by checkModel below.
-          (isFamily(declared.family) ? defaultLengthBuckets(maxRowLength(declared.family, declared.maxLength)) : []),
-      },
-    };
-    checkModel(model, fail);
-    if (models.has(model.name)) fail(`model "${model.name}" is declared twice`);
-    models.set(model.name, model);
-  }
+  registry.data.models.forEach((declared, index) => {
+    const model = MODEL.safeParse(declared);
+    if (!model.success) {
+      const name = (declared as { name?: unknown } | null)?.name;
+      fail(describeIssue(model.error.issues[0]!, typeof name === "string" && name ? `model "${name}"` : `model #${index}`));
+    }
+    if (models.has(model.data!.name)) fail(`model "${model.data!.name}" is declared twice`);
+    models.set(model.data!.name, model.data!);
+  });
   checkFallbackChains(models, fail);
-  const defaultModel = { cpu: raw.defaultModel?.cpu ?? "", gpu: raw.defaultModel?.gpu ?? "" };
+  const defaultModel = { cpu: registry.data.defaultModel?.cpu ?? "", gpu: registry.data.defaultModel?.gpu ?? "" };
   for (const target of ["cpu", "gpu"] as const) {
     const name = defaultModel[target];
     if (!models.get(name)?.targets.includes(target))

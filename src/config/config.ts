@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { isAbsolute, join } from "node:path";
-import type { ServingSelection, Target } from "../catalog/registry.js";
+import { z } from "zod";
+import type { ServingSelection } from "../catalog/registry.js";
 import { packageRoot } from "./paths.js";
 
 /** Everything an operator can set, read once at start-up from the environment (12-factor, Kubernetes-friendly). */
@@ -33,56 +34,124 @@ export interface GatewayConfig {
   defaultTimeoutMs: number;
   /** How often model readiness is polled from Triton (drives health and ListModels). */
   readinessPollMs: number;
+  /** After SIGTERM, how long calls in flight may run before they are cut (below Kubernetes' 30 s grace). */
+  drainGraceMs: number;
 }
 
-function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
-  }
-  return value;
+/** A bad value of one variable: the message is the one line start-up stops with. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
 }
 
-function pathFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
-  const raw = env[name];
-  if (!raw) return join(packageRoot(), fallback);
-  return isAbsolute(raw) ? raw : join(process.cwd(), raw);
-}
+// Each variable is a string or absent; an empty string counts as absent, so `VAR=` in a manifest means the default.
+const unsetIfEmpty = (raw: unknown) => (raw === "" ? undefined : raw);
 
-function servingFrom(env: NodeJS.ProcessEnv): ServingSelection {
-  const target = env.RERANK_TARGET ?? "cpu";
-  if (target !== "cpu" && target !== "gpu") throw new Error(`RERANK_TARGET must be cpu or gpu, got "${target}"`);
-  const models = env.RERANK_MODELS?.split(",")
-    .map((name) => name.trim())
+/** One variable: its schema over the raw string, and what is allowed, said in the error line. */
+const variable = <T extends z.ZodType>(schema: T, allowed: string) => z.preprocess(unsetIfEmpty, schema).describe(allowed);
+
+const integer = (fallback: number, min: number) =>
+  variable(z.coerce.number().int().min(min).default(fallback), `an integer >= ${min} (default ${fallback})`);
+
+const LISTEN_ADDRESS = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]*):(\d{1,5})$/;
+const listenAddress = (fallback: string) =>
+  variable(
+    z
+      .string()
+      .default(fallback)
+      .refine((address) => {
+        const port = LISTEN_ADDRESS.exec(address)?.[2];
+        return port !== undefined && Number(port) <= 65535;
+      }),
+    `host:port, [ipv6]:port or :port with a port of 0-65535 (default ${fallback})`,
+  );
+
+// What grpc-js dials: host:port, or a name resolver's target (dns:///triton-headless:8001, ipv4:..., unix:...).
+const TRITON_TARGET = /^((dns:(\/\/[^/\s]*)?\/|ipv4:|ipv6:)?[^\s,/]+:\d{1,5}|unix:\S+)$/;
+const commaList = (raw: string) =>
+  raw
+    .split(",")
+    .map((item) => item.trim())
     .filter(Boolean);
-  return {
-    target: target as Target,
-    models: models?.length ? models : undefined,
-    defaultModel: env.RERANK_DEFAULT_MODEL || undefined,
-  };
-}
 
+/** A path as the operator wrote it, relative to the working directory; the default is relative to the package. */
+const path = (fallback: string) =>
+  variable(
+    z
+      .string()
+      .optional()
+      .transform((raw) => (raw === undefined ? join(packageRoot(), fallback) : isAbsolute(raw) ? raw : join(process.cwd(), raw))),
+    `a path (default ${fallback})`,
+  );
+
+/** Every variable the gateway reads, with its default. */
+const ENVIRONMENT = z.object({
+  RERANK_LISTEN: listenAddress("0.0.0.0:50051"),
+  RERANK_HTTP_LISTEN: listenAddress("0.0.0.0:8080"),
+  TRITON_GRPC_URL: variable(
+    z
+      .string()
+      .default("127.0.0.1:8001")
+      .transform(commaList)
+      .refine((urls) => urls.length > 0 && urls.every((url) => TRITON_TARGET.test(url))),
+    "a comma-separated list of host:port or gRPC targets such as dns:///triton-headless:8001 (default 127.0.0.1:8001)",
+  ),
+  RERANK_METRICS_LISTEN: listenAddress("0.0.0.0:9464"),
+  RERANK_REGISTRY: path("src/catalog/registry.json"),
+  RERANK_TARGET: variable(z.enum(["cpu", "gpu"]).default("cpu"), "cpu or gpu (default cpu)"),
+  RERANK_MODELS: variable(
+    z
+      .string()
+      .optional()
+      .transform((raw) => (raw === undefined ? undefined : commaList(raw)))
+      .refine((models) => models === undefined || models.length > 0),
+    "a comma-separated list of model names of the registry",
+  ),
+  RERANK_DEFAULT_MODEL: variable(z.string().optional(), "a model name of the registry"),
+  RERANK_TOKENIZER_DIR: path("tokenizers"),
+  RERANK_MAX_DOCUMENTS: integer(1000, 1),
+  RERANK_MAX_MESSAGE_BYTES: integer(8 * 1024 * 1024, 1024),
+  // 1 MiB: ~230k tokens of English, 28x the longest context served (mxbai v2's 8,192 tokens, ~40 KB of text).
+  RERANK_MAX_DOCUMENT_BYTES: integer(1024 * 1024, 1),
+  RERANK_TOKENIZER_THREADS: integer(Math.max(1, availableParallelism() - 1), 1),
+  RERANK_TOKEN_CACHE_BYTES: integer(64 * 1024 * 1024, 0),
+  RERANK_DEFAULT_TIMEOUT_MS: integer(60_000, 1),
+  RERANK_READINESS_POLL_MS: integer(2_000, 100),
+  RERANK_DRAIN_GRACE_MS: integer(25_000, 0),
+  // Read by the logger when it loads; checked here so that a typo stops start-up instead of logging at info.
+  RERANK_LOG_LEVEL: variable(
+    z.enum(["debug", "info", "warn", "error"]).default("info"),
+    "debug, info, warn or error (default info)",
+  ),
+});
+
+type Variable = keyof typeof ENVIRONMENT.shape;
+
+/**
+ * Reads and validates every variable; the first bad one throws a ConfigError whose message is one line naming the
+ * variable, its value and what is allowed.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const parsed = ENVIRONMENT.safeParse(env);
+  if (!parsed.success) {
+    const name = parsed.error.issues[0]!.path[0] as Variable;
+    throw new ConfigError(`${name}=${JSON.stringify(env[name])} is not allowed: ${ENVIRONMENT.shape[name].description}`);
+  }
+  const vars = parsed.data;
   return {
-    listenAddress: env.RERANK_LISTEN ?? "0.0.0.0:50051",
-    httpListenAddress: env.RERANK_HTTP_LISTEN ?? "0.0.0.0:8080",
-    tritonUrls: (env.TRITON_GRPC_URL ?? "127.0.0.1:8001")
-      .split(",")
-      .map((url) => url.trim())
-      .filter(Boolean),
-    metricsListen: env.RERANK_METRICS_LISTEN ?? "0.0.0.0:9464",
-    registryFile: pathFrom(env, "RERANK_REGISTRY", "src/catalog/registry.json"),
-    serving: servingFrom(env),
-    tokenizerDir: pathFrom(env, "RERANK_TOKENIZER_DIR", "tokenizers"),
-    maxDocuments: intFrom(env, "RERANK_MAX_DOCUMENTS", 1000, 1),
-    maxMessageBytes: intFrom(env, "RERANK_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024),
-    // 1 MiB: ~230k tokens of English, 28x the longest context served (mxbai v2's 8,192 tokens, ~40 KB of text).
-    maxDocumentBytes: intFrom(env, "RERANK_MAX_DOCUMENT_BYTES", 1024 * 1024, 1),
-    tokenizerThreads: intFrom(env, "RERANK_TOKENIZER_THREADS", Math.max(1, availableParallelism() - 1), 1),
-    tokenCacheBytes: intFrom(env, "RERANK_TOKEN_CACHE_BYTES", 64 * 1024 * 1024, 0),
-    defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 60_000, 1),
-    readinessPollMs: intFrom(env, "RERANK_READINESS_POLL_MS", 2_000, 100),
+    listenAddress: vars.RERANK_LISTEN,
+    httpListenAddress: vars.RERANK_HTTP_LISTEN,
+    tritonUrls: vars.TRITON_GRPC_URL,
+    metricsListen: vars.RERANK_METRICS_LISTEN,
+    registryFile: vars.RERANK_REGISTRY,
+    serving: { target: vars.RERANK_TARGET, models: vars.RERANK_MODELS, defaultModel: vars.RERANK_DEFAULT_MODEL },
+    tokenizerDir: vars.RERANK_TOKENIZER_DIR,
+    maxDocuments: vars.RERANK_MAX_DOCUMENTS,
+    maxMessageBytes: vars.RERANK_MAX_MESSAGE_BYTES,
+    maxDocumentBytes: vars.RERANK_MAX_DOCUMENT_BYTES,
+    tokenizerThreads: vars.RERANK_TOKENIZER_THREADS,
+    tokenCacheBytes: vars.RERANK_TOKEN_CACHE_BYTES,
+    defaultTimeoutMs: vars.RERANK_DEFAULT_TIMEOUT_MS,
+    readinessPollMs: vars.RERANK_READINESS_POLL_MS,
+    drainGraceMs: vars.RERANK_DRAIN_GRACE_MS,
   };
 }

@@ -24,6 +24,10 @@ export interface RunningGateway {
   rerank(request: Partial<RerankRequest>, options?: { deadlineMs?: number }): Promise<RerankResponse>;
   listModels(): Promise<ListModelsResponse>;
   logs(): string;
+  /** Sends the process a signal without waiting (stop() sends SIGTERM and waits). */
+  kill(signal: NodeJS.Signals): void;
+  /** The process's exit code, once it has exited. */
+  exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +55,7 @@ export async function startGateway(env: Record<string, string>, startedWhen: Sta
     },
     stdio: ["ignore", "ignore", "pipe"],
   });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   let output = "";
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
   await waitUntilStarted(address, startedWhen, () =>
@@ -74,10 +79,11 @@ export async function startGateway(env: Record<string, string>, startedWhen: Sta
     listModels: () =>
       new Promise((resolve, reject) => client.listModels({}, (error, response) => (error ? reject(error) : resolve(response)))),
     logs: () => output,
+    kill: (signal) => child.kill(signal),
+    exited,
     stop: async () => {
       client.close();
       if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
       await exited;
     },

@@ -60,7 +60,11 @@ describe("configuration", () => {
       maxDocumentBytes: 2048,
       tokenCacheBytes: 0,
     });
-    expect(() => loadConfig({ RERANK_MAX_DOCUMENT_BYTES: "0" })).toThrow("RERANK_MAX_DOCUMENT_BYTES must be an integer >= 1");
-    expect(() => loadConfig({ RERANK_TOKEN_CACHE_BYTES: "-1" })).toThrow("RERANK_TOKEN_CACHE_BYTES must be an integer >= 0");
+    expect(() => loadConfig({ RERANK_MAX_DOCUMENT_BYTES: "0" })).toThrow(
+      `RERANK_MAX_DOCUMENT_BYTES="0" is not allowed: an integer >= 1`,
+    );
+    expect(() => loadConfig({ RERANK_TOKEN_CACHE_BYTES: "-1" })).toThrow(
+      `RERANK_TOKEN_CACHE_BYTES="-1" is not allowed: an integer >= 0`,
+    );
   });
 });
