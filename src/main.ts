@@ -1,4 +1,5 @@
 /** The composition root: reads the configuration, builds each stage and wires them together. */
+import { startTracing } from "./observability/tracing.js";
 import { existsSync } from "node:fs";
 import { endianness } from "node:os";
 import { GatewayHealth } from "./api/health.js";
@@ -15,6 +16,9 @@ import { TokenizerPool } from "./tokenization/pool.js";
 import { TritonClient } from "./triton/client.js";
 import { TritonEndpoints } from "./triton/endpoints.js";
 import { ModelReadiness } from "./triton/readiness.js";
+
+// Before anything else, so that every span the gateway starts goes to the configured exporter.
+const stopTracing = startTracing();
 
 async function main(): Promise<void> {
   // Triton's raw tensor contents are little-endian; batching writes them with native typed arrays.
@@ -84,6 +88,7 @@ async function main(): Promise<void> {
     const grpcClosed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     void Promise.all([grpcClosed, http.close()])
       .then(() => tokenizers.close())
+      .then(() => stopTracing?.())
       .finally(() => {
         triton.close();
         process.exit(0);
