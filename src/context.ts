@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
+import { ROOT_CONTEXT, type Context } from "@opentelemetry/api";
 import { GatewayError } from "./errors.js";
 
 /**
@@ -13,6 +14,8 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** What the request is doing now, shared by every scope of it: a deadline names the stage it ran out in. */
   readonly progress: { stage: string };
+  /** The OpenTelemetry context whose span is the parent of the next stage's spans (the client's, at the edge). */
+  readonly trace: Context;
 }
 
 export interface ContextScope {
@@ -24,7 +27,7 @@ export interface ContextScope {
 }
 
 /** A context whose signal fires at `deadline` (timeout) or on cancel(). */
-export function openContext(options: { deadline: number; requestId?: string }): ContextScope {
+export function openContext(options: { deadline: number; requestId?: string; trace?: Context }): ContextScope {
   const requestId = options.requestId || randomUUID();
   const controller = new AbortController();
   // A 1000-document request sends dozens of concurrent Triton batches, each listening on this signal.
@@ -36,7 +39,7 @@ export function openContext(options: { deadline: number; requestId?: string }): 
   );
   timer.unref();
   return {
-    context: { requestId, deadline: options.deadline, signal: controller.signal, progress },
+    context: { requestId, deadline: options.deadline, signal: controller.signal, progress, trace: options.trace ?? ROOT_CONTEXT },
     cancel: () => controller.abort(new GatewayError("cancelled", "the client cancelled the call")),
     close: () => clearTimeout(timer),
   };

@@ -1,4 +1,5 @@
 /** The composition root: reads the configuration, builds each stage and wires them together. */
+import { startTracing } from "./observability/tracing.js";
 import { existsSync } from "node:fs";
 import { endianness } from "node:os";
 import { Drain } from "./api/drain.js";
@@ -16,6 +17,10 @@ import { TokenizerPool } from "./tokenization/pool.js";
 import { TritonClient } from "./triton/client.js";
 import { TritonEndpoints } from "./triton/endpoints.js";
 import { ModelReadiness } from "./triton/readiness.js";
+
+const checkOnly = process.argv.includes("--check-config");
+// Before anything else, so that every span the gateway starts goes to the configured exporter.
+const stopTracing = checkOnly ? undefined : startTracing();
 
 /** The models the configuration serves: the registry's selection less those whose tokenizer file is missing. */
 function servedModels(config: GatewayConfig): { registry: Registry; skipped: ModelSpec[] } {
@@ -127,6 +132,7 @@ async function main(): Promise<void> {
       log.info("drained", { ms: Date.now() - started });
     }
     triton.close();
+    await stopTracing?.();
     process.exit(cut > 0 ? 1 : 0);
   };
   // A second signal is not caught: it ends the process at once, as an operator who will not wait expects.
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
   process.once("SIGINT", () => void shutdown("SIGINT"));
 }
 
-if (process.argv.includes("--check-config")) checkConfig();
+if (checkOnly) checkConfig();
 else
   main().catch((error: Error) => {
     log.error("start-up failed", { error: error.message });

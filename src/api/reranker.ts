@@ -1,7 +1,9 @@
 import { performance } from "node:perf_hooks";
 import type { Registry } from "../catalog/registry.js";
 import type { RequestContext } from "../context.js";
+import { log } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
+import { inSpan, SpanKind } from "../observability/tracing.js";
 import type { DegradedReason, Router } from "../routing/router.js";
 import type { ModelReadiness } from "../triton/readiness.js";
 import type { Drain } from "./drain.js";
@@ -55,23 +57,42 @@ export type Api = "grpc" | "http";
 export class Reranker {
   constructor(private readonly deps: RerankerDeps) {}
 
-  async rerank(input: RerankInput, context: RequestContext, api: Api): Promise<RerankOutcome> {
+  rerank(input: RerankInput, context: RequestContext, api: Api): Promise<RerankOutcome> {
     const { deps } = this;
-    try {
-      const score = () => this.score(input, context);
-      const outcome = await (deps.drain ? deps.drain.run(score) : score());
-      deps.metrics.requests.inc({ model: outcome.model, code: "OK", api });
-      return outcome;
-    } catch (error) {
-      deps.metrics.requests.inc({ model: input.model || deps.registry.defaultModel, code: statusName(error), api });
-      throw error;
-    }
+    const attributes = { "rerank.api": api, "rerank.request_id": context.requestId, "rerank.documents": input.documents.length };
+    return inSpan(
+      "rerank",
+      context,
+      attributes,
+      async (spanContext, span) => {
+        try {
+          const score = () => this.score(input, spanContext);
+          const outcome = await (deps.drain ? deps.drain.run(score) : score());
+          deps.metrics.requests.inc({ model: outcome.model, code: "OK", api });
+          span.setAttributes({
+            "rerank.model.requested": outcome.requestedModel,
+            "rerank.model.served": outcome.model,
+            "rerank.degraded": outcome.degradedReason !== undefined,
+            ...(outcome.degradedReason && { "rerank.degraded_reason": outcome.degradedReason }),
+          });
+          log.debug("rerank answered", { model: outcome.model, degradedReason: outcome.degradedReason, api }, spanContext);
+          return outcome;
+        } catch (error) {
+          deps.metrics.requests.inc({ model: input.model || deps.registry.defaultModel, code: statusName(error), api });
+          log.debug("rerank failed", { code: statusName(error), api }, spanContext);
+          throw error;
+        }
+      },
+      SpanKind.SERVER,
+    );
   }
 
   private async score(input: RerankInput, context: RequestContext): Promise<RerankOutcome> {
     const { deps } = this;
     const started = performance.now();
-    const valid = validateRerank(input, deps.registry, deps.maxDocuments, deps.maxDocumentBytes);
+    const valid = inSpan("validate", context, {}, () =>
+      validateRerank(input, deps.registry, deps.maxDocuments, deps.maxDocumentBytes),
+    );
     const { model, scored, degradedReason } = await deps.router.score(valid, context);
     const totalMs = performance.now() - started;
     deps.metrics.stageSeconds.observe({ model, stage: "tokenize" }, scored.tokenizeMs / 1000);

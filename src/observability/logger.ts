@@ -1,16 +1,40 @@
-/** Structured one-line JSON logs on stderr, so log shippers can parse them without a library. */
-type Level = "debug" | "info" | "warn" | "error";
-const LEVELS: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const threshold = LEVELS[(process.env.RERANK_LOG_LEVEL as Level | undefined) ?? "info"] ?? LEVELS.info;
+/**
+ * Structured one-line JSON logs on stderr (pino): level, time, msg and the caller's fields; a line written for a
+ * request also carries its request_id, trace_id and span_id, so that logs join the request's trace.
+ */
+import { pino } from "pino";
+import type { RequestContext } from "../context.js";
+import { traceIds } from "./tracing.js";
 
-function write(level: Level, message: string, fields: Record<string, unknown> = {}): void {
-  if (LEVELS[level] < threshold) return;
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }) + "\n");
+const LEVELS = ["debug", "info", "warn", "error"] as const;
+type Level = (typeof LEVELS)[number];
+
+function levelOf(asked = "info"): Level {
+  if (LEVELS.includes(asked as Level)) return asked as Level;
+  throw new Error(`RERANK_LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${asked}"`);
 }
 
-export const log = {
-  debug: (message: string, fields?: Record<string, unknown>) => write("debug", message, fields),
-  info: (message: string, fields?: Record<string, unknown>) => write("info", message, fields),
-  warn: (message: string, fields?: Record<string, unknown>) => write("warn", message, fields),
-  error: (message: string, fields?: Record<string, unknown>) => write("error", message, fields),
-};
+const logger = pino(
+  {
+    level: levelOf(process.env.RERANK_LOG_LEVEL),
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  },
+  // process.stderr writes synchronously to files and pipes, so the line before a process.exit is not lost.
+  process.stderr,
+);
+
+function write(level: Level, message: string, fields: Record<string, unknown> = {}, request?: RequestContext): void {
+  if (!logger.isLevelEnabled(level)) return;
+  const ids = request ? { request_id: request.requestId, ...traceIds(request) } : {};
+  logger[level]({ ...ids, ...fields }, message);
+}
+
+/** `request`, where the caller has one, adds the request's and its trace's ids to the line. */
+export const log = Object.fromEntries(
+  LEVELS.map((level) => [
+    level,
+    (message: string, fields?: Record<string, unknown>, request?: RequestContext) => write(level, message, fields, request),
+  ]),
+) as Record<Level, (message: string, fields?: Record<string, unknown>, request?: RequestContext) => void>;

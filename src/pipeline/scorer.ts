@@ -9,6 +9,7 @@ import type { EncodedRows } from "../tokenization/encoded-rows.js";
 import { TritonError, type TritonFailure } from "../triton/client.js";
 import type { InferenceBackend } from "../triton/endpoints.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
+import { endSpan, startSpan } from "../observability/tracing.js";
 import { BatchAssembler, type RowRef, type TritonBatch } from "./batching.js";
 import { cosineToQuery, toScores } from "./score-heads.js";
 
@@ -151,6 +152,8 @@ export class ModelPipeline {
     };
 
     context.progress.stage = `tokenizing ${documents} documents for ${this.spec.name}`;
+    // Triton calls start while later chunks are read: their spans are the tokenize span's siblings.
+    const tokenizing = startSpan("tokenize", context, { "tokenize.model": this.spec.name, "tokenize.documents": documents });
     try {
       let nextDocument = 0;
       for (const chunk of this.encoder.encodeChunks(this.tokenization, request.query, request.documents, {
@@ -166,10 +169,12 @@ export class ModelPipeline {
         progress(true);
       }
       tokenizeMs = performance.now() - started;
+      endSpan(tokenizing, { "tokenize.tokens": tokens });
       assembler.flush().forEach(send);
       progress(false);
       await Promise.all(sent);
     } catch (error) {
+      endSpan(tokenizing, {}, error);
       if (!siblings.signal.aborted) siblings.abort(error);
       throw this.asGatewayError(siblings.signal.reason, context);
     }

@@ -1,6 +1,7 @@
 import type { RequestContext } from "../context.js";
 import { GatewayError, isRequestCaused } from "../errors.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
+import { inSpan, type Span } from "../observability/tracing.js";
 import { CallOverBudget, type ModelPipeline, type ScoreRequest, type ScoredDocuments } from "../pipeline/scorer.js";
 import { breakerOpen, ModelBreaker, type BreakerState } from "./breaker.js";
 import { WorkBudget } from "./call-budget.js";
@@ -81,39 +82,39 @@ export class Router {
     let lastFailure: GatewayError | undefined;
     let overCapacity = false;
     let attempted = false;
-    const passOver = (why: DegradedReason, failure: GatewayError) => {
+    const passOver = (attempt: Span, why: DegradedReason, failure: GatewayError): undefined => {
       reason ??= why;
       lastFailure = failure;
+      attempt.setAttribute("route.outcome", why);
     };
 
-    for (const name of chain) {
+    /** One model of the chain: its answer, or undefined when it was passed over (passOver says why). */
+    const tryModel = async (name: string, attemptContext: RequestContext, attempt: Span): Promise<Routed | undefined> => {
       const { pipeline, breaker, capacity, budget } = this.models.get(name)!;
-      if (breaker.refusing) {
-        passOver("breaker_open", breakerOpen(name));
-        continue;
-      }
+      if (breaker.refusing) return passOver(attempt, "breaker_open", breakerOpen(name));
       const pairs = request.documents.length;
       if (!capacity.tryAcquire(pairs)) {
         overCapacity = true;
-        passOver(
+        return passOver(
+          attempt,
           "over_capacity",
           new GatewayError("overloaded", `model ${name} is at capacity (${capacity.limit} pairs in flight)`),
         );
-        continue;
       }
       attempted = true;
       this.metrics.pairsInFlight.set({ model: name }, capacity.pairsInFlight);
       try {
         // A failed attempt has already cancelled its own Triton calls (the pipeline aborts sibling batches).
-        const scored = await breaker.run(() => pipeline.score(request, context, budget));
+        const scored = await breaker.run(() => pipeline.score(request, attemptContext, budget));
+        attempt.setAttribute("route.outcome", "scored");
         if (name === request.model) return { model: name, scored };
         this.metrics.fallbacks.inc({ from: request.model, to: name, reason: reason! });
         return { model: name, scored, degradedReason: reason };
       } catch (error) {
         if (error instanceof CallOverBudget) {
-          passOver("timeout", new GatewayError("timeout", error.message));
+          passOver(attempt, "timeout", new GatewayError("timeout", error.message));
         } else if (error instanceof GatewayError && !isRequestCaused(error)) {
-          passOver("primary_unavailable", error);
+          passOver(attempt, "primary_unavailable", error);
         } else {
           throw error;
         }
@@ -124,6 +125,16 @@ export class Router {
       if (Date.now() >= context.deadline) {
         throw new GatewayError("timeout", `the request's deadline passed after model ${name} failed: ${lastFailure?.message}`);
       }
+      return undefined;
+    };
+
+    for (const name of chain) {
+      // A model tried after another was passed over is a fallback: its span says why.
+      const attributes = { "route.model": name, ...(reason && { "route.fallback_reason": reason }) };
+      const routed = await inSpan("route.attempt", context, attributes, (attemptContext, attempt) =>
+        tryModel(name, attemptContext, attempt),
+      );
+      if (routed) return routed;
     }
 
     // Nothing could even be tried and part of the chain is full: shed load with a retry hint, so clients back

@@ -7,6 +7,7 @@ import {
 } from "../gen/triton/grpc_service.js";
 import type { ModelConfig } from "../gen/triton/model_config.js";
 import { remainingMs, type RequestContext } from "../context.js";
+import { inSpan, injectTrace, SpanKind } from "../observability/tracing.js";
 
 /** One input tensor in KServe-v2 form; `data` is the little-endian raw content (raw_input_contents). */
 export interface InputTensor {
@@ -98,7 +99,24 @@ export class TritonClient {
   }
 
   /** Runs one batch; returns the FP32 output `output` as a flat array (row-major). */
-  async infer(model: string, inputs: InputTensor[], output: string, context: RequestContext): Promise<Float32Array> {
+  infer(model: string, inputs: InputTensor[], output: string, context: RequestContext): Promise<Float32Array> {
+    const [rows = 0, columns = 0] = inputs[0]?.shape ?? [];
+    const attributes = {
+      "triton.model": model,
+      "triton.rows": rows,
+      "triton.cells": rows * columns,
+      "triton.endpoint": this.url,
+    };
+    return inSpan(
+      "triton.infer",
+      context,
+      attributes,
+      (spanContext) => this.runInfer(model, inputs, output, spanContext),
+      SpanKind.CLIENT,
+    );
+  }
+
+  private async runInfer(model: string, inputs: InputTensor[], output: string, context: RequestContext): Promise<Float32Array> {
     const request: ModelInferRequest = {
       modelName: model,
       modelVersion: "",
@@ -133,7 +151,10 @@ export class TritonClient {
         return;
       }
       const onAbort = () => call.cancel();
-      const call = method.call(this.client, request, new Metadata(), { deadline: context.deadline }, (error, response) => {
+      // The request's W3C traceparent, so that Triton's own trace (when it traces) joins the gateway's.
+      const metadata = new Metadata();
+      for (const [key, value] of Object.entries(injectTrace(context, {}))) metadata.set(key, value);
+      const call = method.call(this.client, request, metadata, { deadline: context.deadline }, (error, response) => {
         signal.removeEventListener("abort", onAbort);
         if (error) reject(this.translate(error, what));
         else resolve(response);

@@ -1,4 +1,6 @@
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { propagation, ROOT_CONTEXT, trace, TraceFlags } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   GRPCInferenceServiceService,
@@ -91,6 +93,22 @@ describe("TritonClient.infer against a loopback Triton", () => {
     expect(timeoutUs).toBeLessThanOrEqual(60_000_000);
     const serverDeadline = Number(call.getDeadline());
     expect(Math.abs(serverDeadline - deadline)).toBeLessThan(5_000);
+  });
+
+  it("forwards the request's trace to Triton as a W3C traceparent in ModelInfer's metadata", async () => {
+    triton.handler = answerWith({ name: "logits", datatype: "FP32" });
+    const [traceId, spanId] = ["4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"];
+    const parent = trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: TraceFlags.SAMPLED });
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    try {
+      await infer({ ...contextFor().context, trace: parent });
+      // Without an SDK the triton.infer span is the parent's non-recording stand-in, so it keeps the parent's ids.
+      expect(triton.calls[0]!.metadata.get("traceparent")).toEqual([`00-${traceId}-${spanId}-01`]);
+      await infer();
+      expect(triton.calls[1]!.metadata.get("traceparent")).toEqual([]);
+    } finally {
+      propagation.disable();
+    }
   });
 
   it.each([

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { openContext, type ContextScope } from "../../context.js";
 import { GatewayError } from "../../errors.js";
+import { extractTrace } from "../../observability/tracing.js";
 
 /**
  * A client may shorten its request's deadline with this header (milliseconds), as a gRPC client sets its deadline;
@@ -24,7 +25,11 @@ function timeoutOf(request: FastifyRequest, defaultTimeoutMs: number): number {
  * the client goes away before its answer is written.
  */
 export function contextOf(request: FastifyRequest, reply: FastifyReply, defaultTimeoutMs: number): ContextScope {
-  const scope = openContext({ deadline: Date.now() + timeoutOf(request, defaultTimeoutMs), requestId: request.id });
+  const scope = openContext({
+    deadline: Date.now() + timeoutOf(request, defaultTimeoutMs),
+    requestId: request.id,
+    trace: extractTrace(request.headers),
+  });
   reply.raw.once("close", () => {
     if (!reply.raw.writableEnded) scope.cancel();
   });
