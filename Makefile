@@ -11,6 +11,7 @@ test:    ## install what is missing, then run every test suite against a real Tr
 	ops/setup.sh
 	ops/install-node-packages.sh
 	ops/install-tools.sh
+	ops/check-deploy.sh
 	ops/build-clients.sh
 	ops/install-cohere-sdk.sh
 	npm test
