@@ -83,6 +83,12 @@ const DEFAULT_ROUTING: RoutingSettings = {
   capacityPairs: 2_048,
 };
 
+/**
+ * A quarter of each window is read again by the next one: a passage of up to a quarter window lies whole in some
+ * window wherever it starts in the document, for a third more windows than none.
+ */
+export const DEFAULT_WINDOW_OVERLAP = 0.25;
+
 /** One model as the registry file declares it: the single source of truth for the gateway, Triton configs and tests. */
 export interface ModelSpec {
   name: string;
@@ -98,6 +104,11 @@ export interface ModelSpec {
   padTokenId: number;
   /** sigmoid(logit - scoreCenter), for sigmoid families: mxbai-rerank-v2 centres its logits at estimated_max / 2. Default 0. */
   scoreCenter?: number;
+  /**
+   * long_documents=split_max: the share of a window's document tokens that the next window repeats, from 0 to 0.5
+   * (rounded down to whole tokens). Default DEFAULT_WINDOW_OVERLAP.
+   */
+  windowOverlap: number;
   /** The next, smaller model of the fallback chain; null ends the chain. */
   fallback: string | null;
   /** The Triton model repositories it is generated for. */
@@ -154,6 +165,7 @@ function checkModel(model: ModelSpec, fail: (problem: string) => never): void {
   if (model.queryMaxLength !== undefined && !(Number.isInteger(model.queryMaxLength) && model.queryMaxLength < model.maxLength)) {
     fail(`${where}: queryMaxLength must be an integer below maxLength`);
   }
+  if (!(model.windowOverlap >= 0 && model.windowOverlap <= 0.5)) fail(`${where}: windowOverlap must be from 0 to 0.5`);
   for (const [key, value] of Object.entries(model.routing)) {
     if (!(Number.isFinite(value) && value > 0)) fail(`${where}: routing.${key} must be a positive number`);
   }
@@ -207,6 +219,7 @@ export function loadCatalog(file: string): ModelCatalog {
   for (const declared of raw.models ?? []) {
     const model = {
       ...declared,
+      windowOverlap: declared.windowOverlap ?? DEFAULT_WINDOW_OVERLAP,
       routing: { ...DEFAULT_ROUTING, ...declared.routing },
       triton: {
         ...declared.triton,

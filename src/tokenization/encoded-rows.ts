@@ -20,11 +20,16 @@ export interface EncodedRows {
   readonly queryTruncated: boolean;
   /** Tokens of all rows after truncation (= ids.length). */
   readonly tokenCount: number;
+  /**
+   * Rows of each document, in order, where documents were split into windows (long_documents=split_max): document
+   * i's rows follow document i - 1's (after a bi-encoder's query row). Absent: one row per document.
+   */
+  readonly windows?: Int32Array;
 }
 
 /** The buffers to list in postMessage's transfer list. */
 export function transferables(rows: EncodedRows): ArrayBuffer[] {
-  const arrays = [rows.ids, rows.typeIds, rows.offsets, rows.truncated];
+  const arrays = [rows.ids, rows.typeIds, rows.offsets, rows.truncated, rows.windows];
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
 
@@ -40,6 +45,12 @@ export function contentBudget(template: ResolvedTemplate, maxLength: number): nu
   return budget;
 }
 
+/** The parts of one row: the query's (or for a bi-encoder, nothing) and a document's or a window's. */
+export interface PairParts {
+  readonly query: PartIds;
+  readonly document: PartIds;
+}
+
 /**
  * Lays out each (query, document) pair with the family template and truncates it to the content budget,
  * giving the ids the family's reference feeds its model. Parts are ids without special tokens, already
@@ -51,27 +62,51 @@ export function assemblePairs(
   documents: readonly PartIds[],
   maxLength: number,
   truncation: TruncationStrategy,
-): EncodedRows {
+): Omit<EncodedRows, "windows"> {
+  return assemblePairRows(
+    template,
+    documents.map((document) => ({ query, document })),
+    maxLength,
+    truncation,
+  );
+}
+
+/** assemblePairs for rows that need not share one query part (split_max: whole documents and windows). */
+export function assemblePairRows(
+  template: ResolvedTemplate,
+  pairs: readonly PairParts[],
+  maxLength: number,
+  truncation: TruncationStrategy,
+): Omit<EncodedRows, "windows"> {
   const budget = contentBudget(template, maxLength);
-  const rows = documents.map((document): RowLayout => {
+  let queryTruncated = false;
+  const rows = pairs.map(({ query, document }): RowLayout => {
     const kept = truncatePairLengths({ query: query.ids.length, document: document.ids.length }, budget, truncation);
+    queryTruncated ||= query.cut || kept.query < query.ids.length;
     return {
       first: query.ids.slice(0, kept.query),
       second: document.ids.slice(0, kept.document),
       truncated: query.cut || document.cut || kept.truncated,
     };
   });
-  const queryTruncated = query.cut || rows.some((row) => row.first.length < query.ids.length);
   return { ...packRows(template, rows), queryTruncated };
 }
 
 /**
- * Lays out each text alone (bi-encoders): row 0 is the query, rows 1.. the documents, each cut to the
- * content budget.
+ * Lays out each text alone (bi-encoders): row 0 is the query, then the documents (or their windows), each cut to
+ * the content budget.
  */
-export function assembleTexts(template: ResolvedTemplate, texts: readonly TokenIds[], maxLength: number): EncodedRows {
+export function assembleTexts(
+  template: ResolvedTemplate,
+  texts: readonly PartIds[],
+  maxLength: number,
+): Omit<EncodedRows, "windows"> {
   const budget = contentBudget(template, maxLength);
-  const rows = texts.map((ids): RowLayout => ({ first: ids.slice(0, budget), second: [], truncated: ids.length > budget }));
+  const rows = texts.map(({ ids, cut }): RowLayout => ({
+    first: ids.slice(0, budget),
+    second: [],
+    truncated: cut || ids.length > budget,
+  }));
   return { ...packRows(template, rows), queryTruncated: rows[0]?.truncated ?? false };
 }
 
