@@ -16,7 +16,16 @@ export interface RerankerDeps {
   maxDocuments: number;
   /** Largest document in UTF-8 bytes (validation.ts's default when absent). */
   maxDocumentBytes?: number;
+  /** Most windows a long_documents=split_max request may make (default: WINDOWS_PER_DOCUMENT × maxDocuments). */
+  maxWindowsPerRequest?: number;
 }
+
+/**
+ * Windows per document that the default bound allows on average: a full request of documents four windows long
+ * (about 800 tokens on all-MiniLM-L6-v2, 1,600 on a 512-token cross-encoder) fits, at four times the rows of a
+ * request without split_max.
+ */
+export const WINDOWS_PER_DOCUMENT = 4;
 
 /** A request's answer, before either edge shapes it for its wire. */
 export interface RerankOutcome {
@@ -68,17 +77,20 @@ export class Reranker {
     const { deps } = this;
     const started = performance.now();
     const valid = validateRerank(input, deps.registry, deps.maxDocuments, deps.maxDocumentBytes);
-    const { model, scored, degradedReason } = await deps.router.score(valid, context);
+    const maxWindows = deps.maxWindowsPerRequest ?? WINDOWS_PER_DOCUMENT * deps.maxDocuments;
+    const split =
+      valid.longDocuments === "split_max" ? { maxTokensPerDocument: valid.maxTokensPerDocument, maxWindows } : undefined;
+    const { model, scored, degradedReason } = await deps.router.score({ ...valid, split }, context);
     const totalMs = performance.now() - started;
     deps.metrics.stageSeconds.observe({ model, stage: "tokenize" }, scored.tokenizeMs / 1000);
     deps.metrics.stageSeconds.observe({ model, stage: "infer" }, scored.inferenceMs / 1000);
     deps.metrics.stageSeconds.observe({ model, stage: "total" }, totalMs / 1000);
     return {
-      results: rank(scored.scores, scored.truncated, valid.topN, valid.returnDocuments ? valid.documents : undefined),
+      results: rank(scored, valid.topN, valid.returnDocuments ? valid.documents : undefined),
       model,
       requestedModel: valid.model,
       degradedReason,
-      usage: { pairs: valid.documents.length, tokens: scored.tokens },
+      usage: { pairs: scored.pairs, tokens: scored.tokens },
       timing: { tokenizeMs: scored.tokenizeMs, inferenceMs: scored.inferenceMs, totalMs },
     };
   }

@@ -23,6 +23,11 @@ export interface GatewayConfig {
   maxMessageBytes: number;
   /** Largest document accepted, in UTF-8 bytes; a larger one is INVALID_ARGUMENT naming its index. */
   maxDocumentBytes: number;
+  /**
+   * Most windows one long_documents=split_max request may make, all documents together; unset: the Reranker's
+   * default, WINDOWS_PER_DOCUMENT (4) per document of maxDocuments.
+   */
+  maxWindowsPerRequest?: number;
   /** Tokenizer worker threads. */
   tokenizerThreads: number;
   /** Bytes of documents' token ids kept for later requests (0: no cache). */
@@ -41,6 +46,11 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
   }
   return value;
+}
+
+/** An integer setting without a default here: undefined when unset. */
+function optionalIntFrom(env: NodeJS.ProcessEnv, name: string, min: number): number | undefined {
+  return env[name] ? intFrom(env, name, min, min) : undefined;
 }
 
 function pathFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
@@ -77,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxMessageBytes: intFrom(env, "RERANK_MAX_MESSAGE_BYTES", 8 * 1024 * 1024, 1024),
     // 1 MiB: ~230k tokens of English, 28x the longest context served (mxbai v2's 8,192 tokens, ~40 KB of text).
     maxDocumentBytes: intFrom(env, "RERANK_MAX_DOCUMENT_BYTES", 1024 * 1024, 1),
+    maxWindowsPerRequest: optionalIntFrom(env, "RERANK_MAX_WINDOWS_PER_REQUEST", 1),
     tokenizerThreads: intFrom(env, "RERANK_TOKENIZER_THREADS", Math.max(1, availableParallelism() - 1), 1),
     tokenCacheBytes: intFrom(env, "RERANK_TOKEN_CACHE_BYTES", 64 * 1024 * 1024, 0),
     defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 60_000, 1),
