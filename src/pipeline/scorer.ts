@@ -29,7 +29,11 @@ export interface ScoreRequest {
 
 /** How long one Triton call may take, given the padded cells it carries (the routing stage's WorkBudget). */
 export interface CallBudget {
-  begin(cells: number): CallTicket;
+  /**
+   * `alongside`: cells of the calls sent together with this one after it. Triton may run them in the same execution,
+   * so that this call answers only when they are done too.
+   */
+  begin(cells: number, alongside?: number): CallTicket;
 }
 
 export interface CallTicket {
@@ -151,9 +155,16 @@ export class ModelPipeline {
         `${tokenizing ? `tokenizing ${documents} documents and ` : ""}waiting for Triton ` +
         `(model ${model}, ${answered} of ${sent.length} batches answered)`;
     };
-    const send = (batch: TritonBatch) => {
+    // Batches sent together reach Triton together, and it may run them as one execution: each is budgeted with all
+    // of them in flight.
+    const send = (batches: readonly TritonBatch[]) => {
+      let later = batches.reduce((sum, batch) => sum + batch.cells, 0);
+      const tickets = batches.map((batch) => budget?.begin(batch.cells, (later -= batch.cells)));
+      batches.forEach((batch, index) => sendOne(batch, tickets[index]));
+    };
+    const sendOne = (batch: TritonBatch, ticket: CallTicket | undefined) => {
       firstSentAt = Number.isNaN(firstSentAt) ? performance.now() : firstSentAt;
-      const call = this.timed(batch, budget, () => this.triton.infer(model, batch.tensors, output, batchContext))
+      const call = this.timed(batch, ticket, () => this.triton.infer(model, batch.tensors, output, batchContext))
         .then((values) => {
           if (values.length !== batch.rows.length * outputWidth) {
             throw new GatewayError(
@@ -193,7 +204,7 @@ export class ModelPipeline {
         nextDocument += rows.windows?.length ?? rows.truncated.length - firstDocumentSlot;
         nextSlot += rows.truncated.length - firstDocumentSlot;
         if (split) held.push(...refs);
-        else assembler.add(refs).forEach(send);
+        else send(assembler.add(refs));
         progress(true);
       }
       tokenizeMs = performance.now() - started;
@@ -201,9 +212,8 @@ export class ModelPipeline {
         const pairs = nextSlot - firstDocumentSlot;
         if (pairs > split.maxWindows) throw tooManyWindows(pairs, split.maxWindows);
         admit?.(pairs);
-        assembler.add(held).forEach(send);
       }
-      assembler.flush().forEach(send);
+      send([...assembler.add(held), ...assembler.flush()]);
       progress(false);
       await Promise.all(sent);
     } catch (error) {
@@ -252,10 +262,9 @@ export class ModelPipeline {
   }
 
   /** Runs one Triton call against its budget: past it, the call fails with CallOverBudget (and is cancelled). */
-  private async timed<T>(batch: TritonBatch, budget: CallBudget | undefined, call: () => Promise<T>): Promise<T> {
-    if (!budget) return call();
+  private async timed<T>(batch: TritonBatch, ticket: CallTicket | undefined, call: () => Promise<T>): Promise<T> {
+    if (!ticket) return call();
     const { cells } = batch;
-    const ticket = budget.begin(cells);
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const overBudget = new Promise<never>((_, reject) => {
