@@ -25,7 +25,7 @@ export interface GatewayConfig {
   maxDocumentBytes: number;
   /**
    * Most windows one long_documents=split_max request may make, all documents together; unset: the Reranker's
-   * default, WINDOWS_PER_DOCUMENT (4) per document of maxDocuments.
+   * default, WINDOWS_PER_DOCUMENT (8) per document of maxDocuments.
    */
   maxWindowsPerRequest?: number;
   /** Tokenizer worker threads. */
