@@ -45,12 +45,6 @@ export function contentBudget(template: ResolvedTemplate, maxLength: number): nu
   return budget;
 }
 
-/** The parts of one row: the query's (or for a bi-encoder, nothing) and a document's or a window's. */
-export interface PairParts {
-  readonly query: PartIds;
-  readonly document: PartIds;
-}
-
 /**
  * Lays out each (query, document) pair with the family template and truncates it to the content budget,
  * giving the ids the family's reference feeds its model. Parts are ids without special tokens, already
@@ -62,33 +56,17 @@ export function assemblePairs(
   documents: readonly PartIds[],
   maxLength: number,
   truncation: TruncationStrategy,
-): Omit<EncodedRows, "windows"> {
-  return assemblePairRows(
-    template,
-    documents.map((document) => ({ query, document })),
-    maxLength,
-    truncation,
-  );
-}
-
-/** assemblePairs for rows that need not share one query part (split_max: whole documents and windows). */
-export function assemblePairRows(
-  template: ResolvedTemplate,
-  pairs: readonly PairParts[],
-  maxLength: number,
-  truncation: TruncationStrategy,
-): Omit<EncodedRows, "windows"> {
+): EncodedRows {
   const budget = contentBudget(template, maxLength);
-  let queryTruncated = false;
-  const rows = pairs.map(({ query, document }): RowLayout => {
+  const rows = documents.map((document): RowLayout => {
     const kept = truncatePairLengths({ query: query.ids.length, document: document.ids.length }, budget, truncation);
-    queryTruncated ||= query.cut || kept.query < query.ids.length;
     return {
       first: query.ids.slice(0, kept.query),
       second: document.ids.slice(0, kept.document),
       truncated: query.cut || document.cut || kept.truncated,
     };
   });
+  const queryTruncated = query.cut || rows.some((row) => row.first.length < query.ids.length);
   return { ...packRows(template, rows), queryTruncated };
 }
 
@@ -96,11 +74,7 @@ export function assemblePairRows(
  * Lays out each text alone (bi-encoders): row 0 is the query, then the documents (or their windows), each cut to
  * the content budget.
  */
-export function assembleTexts(
-  template: ResolvedTemplate,
-  texts: readonly PartIds[],
-  maxLength: number,
-): Omit<EncodedRows, "windows"> {
+export function assembleTexts(template: ResolvedTemplate, texts: readonly PartIds[], maxLength: number): EncodedRows {
   const budget = contentBudget(template, maxLength);
   const rows = texts.map(({ ids, cut }): RowLayout => ({
     first: ids.slice(0, budget),

@@ -5,7 +5,7 @@
  * without splitting.
  */
 import type { TruncationStrategy } from "../catalog/families.js";
-import { assemblePairRows, assembleTexts, type EncodedRows, type PairParts } from "./encoded-rows.js";
+import { assemblePairs, assembleTexts, type EncodedRows } from "./encoded-rows.js";
 import type { ResolvedTemplate } from "./templates.js";
 import { keepFirst, queryBesideWindows, type PartIds, type TokenIds } from "./truncation.js";
 import { nextWindowStart, overlapTokens, tooManyWindows, windowSpans, type SplitOptions, type WindowSpan } from "./windows.js";
@@ -58,8 +58,7 @@ export async function splitRows(
   if (texts) {
     return { ...assembleTexts(template, [query, ...windows.flat()], layout.maxLength), windows: counts };
   }
-  const pairs = windows.flat().map((document): PairParts => ({ query, document }));
-  return { ...assemblePairRows(template, pairs, layout.maxLength, layout.truncation), windows: counts };
+  return { ...assemblePairs(template, query, windows.flat(), layout.maxLength, layout.truncation), windows: counts };
 }
 
 function checkWindowCount(windows: readonly (readonly unknown[])[], maxWindows: number): void {
