@@ -13,11 +13,20 @@ export interface RankedDocument {
   bestWindow: number;
 }
 
+/** What the pipeline says of each document, in request order. */
+export interface DocumentScores {
+  readonly scores: Float64Array;
+  readonly truncated: Uint8Array;
+  readonly windows: Int32Array;
+  readonly bestWindow: Int32Array;
+}
+
 /**
  * Orders documents by score, highest first; equal scores keep first-stage order (lower index first), so
  * results are deterministic. Keeps the best topN (0 = all).
  */
-export function rank(scores: Float64Array, truncated: Uint8Array, topN: number, documents?: string[]): RankedDocument[] {
+export function rank(scored: DocumentScores, topN: number, documents?: string[]): RankedDocument[] {
+  const { scores, truncated, windows, bestWindow } = scored;
   const order = Array.from(scores.keys()).sort((a, b) => scores[b]! - scores[a]! || a - b);
   const kept = topN > 0 ? order.slice(0, topN) : order;
   return kept.map((index) => ({
@@ -25,7 +34,7 @@ export function rank(scores: Float64Array, truncated: Uint8Array, topN: number, 
     score: scores[index]!,
     document: documents?.[index],
     truncated: truncated[index] === 1,
-    windows: 1,
-    bestWindow: 0,
+    windows: windows[index]!,
+    bestWindow: bestWindow[index]!,
   }));
 }

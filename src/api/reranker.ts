@@ -21,7 +21,16 @@ export interface RerankerDeps {
   maxDocumentBytes?: number;
   /** Counts calls in flight and refuses new ones once the gateway drains (absent where it never shuts down). */
   drain?: Drain;
+  /** Most windows a long_documents=split_max request may make (default: WINDOWS_PER_DOCUMENT × maxDocuments). */
+  maxWindowsPerRequest?: number;
 }
+
+/**
+ * Windows per document that the default bound allows on average: a full request of documents eight windows long
+ * (about 1,600 tokens on all-MiniLM-L6-v2, 3,100 on a 512-token cross-encoder) fits, at eight times the rows of a
+ * request without split_max; the 8 MiB message limit bounds the tokens anyway.
+ */
+export const WINDOWS_PER_DOCUMENT = 8;
 
 /** A request's answer, before either edge shapes it for its wire. */
 export interface RerankOutcome {
@@ -93,17 +102,20 @@ export class Reranker {
     const valid = inSpan("validate", context, {}, () =>
       validateRerank(input, deps.registry, deps.maxDocuments, deps.maxDocumentBytes),
     );
-    const { model, scored, degradedReason } = await deps.router.score(valid, context);
+    const maxWindows = deps.maxWindowsPerRequest ?? WINDOWS_PER_DOCUMENT * deps.maxDocuments;
+    const split =
+      valid.longDocuments === "split_max" ? { maxTokensPerDocument: valid.maxTokensPerDocument, maxWindows } : undefined;
+    const { model, scored, degradedReason } = await deps.router.score({ ...valid, split }, context);
     const totalMs = performance.now() - started;
     deps.metrics.stageSeconds.observe({ model, stage: "tokenize" }, scored.tokenizeMs / 1000);
     deps.metrics.stageSeconds.observe({ model, stage: "infer" }, scored.inferenceMs / 1000);
     deps.metrics.stageSeconds.observe({ model, stage: "total" }, totalMs / 1000);
     return {
-      results: rank(scored.scores, scored.truncated, valid.topN, valid.returnDocuments ? valid.documents : undefined),
+      results: rank(scored, valid.topN, valid.returnDocuments ? valid.documents : undefined),
       model,
       requestedModel: valid.model,
       degradedReason,
-      usage: { pairs: valid.documents.length, tokens: scored.tokens },
+      usage: { pairs: scored.pairs, tokens: scored.tokens },
       timing: { tokenizeMs: scored.tokenizeMs, inferenceMs: scored.inferenceMs, totalMs },
     };
   }

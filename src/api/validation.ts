@@ -62,8 +62,12 @@ export function validateRerank(
   if (!(LONG_DOCUMENTS as readonly string[]).includes(request.longDocuments)) {
     throw invalid(`long_documents: "${request.longDocuments}" is not one of ${LONG_DOCUMENTS.join(", ")}`);
   }
-  if (request.longDocuments === "split_max") {
-    throw invalid("long_documents: split_max is not served yet");
+  const maxTokens = request.maxTokensPerDocument;
+  if (!(Number.isInteger(maxTokens) && maxTokens >= 0)) {
+    throw invalid(`max_tokens_per_document must be an integer >= 0 (0 scores whole documents), got ${maxTokens}`);
+  }
+  if (maxTokens > 0 && request.longDocuments !== "split_max") {
+    throw invalid("max_tokens_per_document applies to long_documents=split_max; set that, or leave it 0");
   }
   return {
     query: request.query,

@@ -84,6 +84,12 @@ const DEFAULT_ROUTING: RoutingSettings = {
   capacityPairs: 2_048,
 };
 
+/**
+ * A quarter of each window is read again by the next one: a passage of up to a quarter window lies whole in some
+ * window wherever it starts in the document, for a third more windows than none.
+ */
+export const DEFAULT_WINDOW_OVERLAP = 0.25;
+
 /** One model as the registry file declares it: the single source of truth for the gateway, Triton configs and tests. */
 export interface ModelSpec {
   name: string;
@@ -99,6 +105,11 @@ export interface ModelSpec {
   padTokenId: number;
   /** sigmoid(logit - scoreCenter), for sigmoid families: mxbai-rerank-v2 centres its logits at estimated_max / 2. Default 0. */
   scoreCenter?: number;
+  /**
+   * long_documents=split_max: the share of a window's document tokens that the next window repeats, from 0 to 0.5
+   * (rounded down to whole tokens). Default DEFAULT_WINDOW_OVERLAP.
+   */
+  windowOverlap: number;
   /** The next, smaller model of the fallback chain; null ends the chain. */
   fallback: string | null;
   /** The Triton model repositories it is generated for. */
@@ -175,6 +186,11 @@ const MODEL = z
     }),
     padTokenId: integer(0),
     scoreCenter: z.number({ error: "must be a number" }).optional(),
+    windowOverlap: z
+      .number({ error: "must be a number from 0 to 0.5" })
+      .min(0, { error: "must be a number from 0 to 0.5" })
+      .max(0.5, { error: "must be a number from 0 to 0.5" })
+      .default(DEFAULT_WINDOW_OVERLAP),
     fallback: z.string({ error: "must be a model name or null" }).nullable(),
     targets: z
       .array(z.enum(["cpu", "gpu"], { error: TARGETS_ALLOWED }), { error: TARGETS_ALLOWED })

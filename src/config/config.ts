@@ -26,6 +26,11 @@ export interface GatewayConfig {
   maxMessageBytes: number;
   /** Largest document accepted, in UTF-8 bytes; a larger one is INVALID_ARGUMENT naming its index. */
   maxDocumentBytes: number;
+  /**
+   * Most windows one long_documents=split_max request may make, all documents together; unset: the Reranker's
+   * default, WINDOWS_PER_DOCUMENT (8) per document of maxDocuments.
+   */
+  maxWindowsPerRequest?: number;
   /** Tokenizer worker threads. */
   tokenizerThreads: number;
   /** Bytes of documents' token ids kept for later requests (0: no cache). */
@@ -112,6 +117,10 @@ const ENVIRONMENT = z.object({
   RERANK_MAX_MESSAGE_BYTES: integer(8 * 1024 * 1024, 1024),
   // 1 MiB: ~230k tokens of English, 28x the longest context served (mxbai v2's 8,192 tokens, ~40 KB of text).
   RERANK_MAX_DOCUMENT_BYTES: integer(1024 * 1024, 1),
+  RERANK_MAX_WINDOWS_PER_REQUEST: variable(
+    z.coerce.number().int().min(1).optional(),
+    "an integer >= 1 (default 8 per document of RERANK_MAX_DOCUMENTS)",
+  ),
   RERANK_TOKENIZER_THREADS: integer(Math.max(1, availableParallelism() - 1), 1),
   RERANK_TOKEN_CACHE_BYTES: integer(64 * 1024 * 1024, 0),
   RERANK_DEFAULT_TIMEOUT_MS: integer(60_000, 1),
@@ -148,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxDocuments: vars.RERANK_MAX_DOCUMENTS,
     maxMessageBytes: vars.RERANK_MAX_MESSAGE_BYTES,
     maxDocumentBytes: vars.RERANK_MAX_DOCUMENT_BYTES,
+    maxWindowsPerRequest: vars.RERANK_MAX_WINDOWS_PER_REQUEST,
     tokenizerThreads: vars.RERANK_TOKENIZER_THREADS,
     tokenCacheBytes: vars.RERANK_TOKEN_CACHE_BYTES,
     defaultTimeoutMs: vars.RERANK_DEFAULT_TIMEOUT_MS,

@@ -1,6 +1,7 @@
 import CircuitBreaker from "opossum";
 import type { RoutingSettings } from "../catalog/registry.js";
 import { GatewayError, isRequestCaused } from "../errors.js";
+import { OverCapacity } from "./capacity.js";
 
 export type BreakerState = "closed" | "open" | "half_open";
 
@@ -13,7 +14,8 @@ export function breakerOpen(model: string): GatewayError {
  * A circuit breaker per model (opossum): it opens when, over its rolling window, the share of failed calls crosses
  * the threshold; after resetTimeoutMs it lets one probe through (half-open) and closes on its success. Slowness is
  * judged by the pipeline against each Triton call's work (WorkBudget), not by a fixed timeout here: a call over its
- * budget fails, and counts. Errors the request caused (bad input, the client's deadline or cancel) never count.
+ * budget fails, and counts. Errors the request caused (bad input, the client's deadline or cancel) never count, nor
+ * a split request that found the model full once its windows were counted.
  */
 export class ModelBreaker {
   private readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
@@ -29,7 +31,7 @@ export class ModelBreaker {
       volumeThreshold: settings.volumeThreshold,
       rollingCountTimeout: settings.rollingWindowMs,
       resetTimeout: settings.resetTimeoutMs,
-      errorFilter: isRequestCaused,
+      errorFilter: (error: unknown) => isRequestCaused(error) || error instanceof OverCapacity,
     });
     this.breaker.on("open", () => onStateChange("open"));
     this.breaker.on("halfOpen", () => onStateChange("half_open"));

@@ -9,7 +9,7 @@ const WARM_UP_CALLS = 5;
 /**
  * How long one Triton call of a model may take, judged by its work: a call is slow relative to the padded cells it
  * carries plus the cells this gateway already has in flight on the same model (they are queued ahead of it in
- * Triton), at the model's cost per cell. The cost is configured per model (routing.msPerKiloCell) and learned from
+ * Triton) and those sent together with it (Triton may run them in the same execution), at the model's cost per cell. The cost is configured per model (routing.msPerKiloCell) and learned from
  * calls that came back within their budget, so a budget fits a CPU and an H100, 6 documents and 1000, 20-token and
  * 256-token passages. A call that runs past its budget is the model's fault; time the request spent tokenizing or
  * waiting inside the gateway is never on the clock.
@@ -28,9 +28,9 @@ export class WorkBudget implements CallBudget {
       : this.settings.msPerKiloCell / 1000;
   }
 
-  begin(cells: number): CallTicket {
+  begin(cells: number, alongside = 0): CallTicket {
     this.cellsInFlight += cells;
-    const cellsAhead = this.cellsInFlight;
+    const cellsAhead = this.cellsInFlight + alongside;
     const budgetMs = this.settings.latencyBudgetMs + this.settings.budgetSlack * this.msPerCell * cellsAhead;
     let open = true;
     return {

@@ -2,10 +2,16 @@ import type { RequestContext } from "../context.js";
 import { GatewayError, isRequestCaused } from "../errors.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
 import { inSpan, type Span } from "../observability/tracing.js";
-import { CallOverBudget, type ModelPipeline, type ScoreRequest, type ScoredDocuments } from "../pipeline/scorer.js";
+import {
+  CallOverBudget,
+  type ModelPipeline,
+  type RowAdmission,
+  type ScoreRequest,
+  type ScoredDocuments,
+} from "../pipeline/scorer.js";
 import { breakerOpen, ModelBreaker, type BreakerState } from "./breaker.js";
 import { WorkBudget } from "./call-budget.js";
-import { PairCapacity } from "./capacity.js";
+import { OverCapacity, PairCapacity } from "./capacity.js";
 
 /** Why a model further down the chain scored a request instead of the one asked for. */
 export type DegradedReason = "breaker_open" | "over_capacity" | "timeout" | "primary_unavailable";
@@ -36,7 +42,7 @@ const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, half_open: 1, o
 /**
  * The routing stage: walks the requested model's fallback chain (registry `fallback`, served models only) and
  * lets the first model that can take the request score it. A model is passed over while its breaker is open,
- * while it is at capacity (load shedding before anything fails), or when its call fails or a Triton call runs past
+ * while it is at capacity (load shedding before anything fails; a split request's windows count once tokenized), or when its call fails or a Triton call runs past
  * the budget its work allows (WorkBudget) with time left on the client's deadline. When no model of the chain can take the request and
  * some are at capacity, it gets "overloaded" at once, with a retry hint, instead of waiting into a timeout.
  */
@@ -92,26 +98,35 @@ export class Router {
     const tryModel = async (name: string, attemptContext: RequestContext, attempt: Span): Promise<Routed | undefined> => {
       const { pipeline, breaker, capacity, budget } = this.models.get(name)!;
       if (breaker.refusing) return passOver(attempt, "breaker_open", breakerOpen(name));
-      const pairs = request.documents.length;
-      if (!capacity.tryAcquire(pairs)) {
+      // A pair per document; a split request's windows are taken on as more pairs before any is sent.
+      let held = request.documents.length;
+      if (!capacity.tryAcquire(held)) {
         overCapacity = true;
-        return passOver(
-          attempt,
-          "over_capacity",
-          new GatewayError("overloaded", `model ${name} is at capacity (${capacity.limit} pairs in flight)`),
-        );
+        return passOver(attempt, "over_capacity", new OverCapacity(name, capacity.limit));
       }
+      const attemptedBefore: boolean = attempted;
       attempted = true;
       this.metrics.pairsInFlight.set({ model: name }, capacity.pairsInFlight);
+      const admit: RowAdmission = (rows) => {
+        if (rows <= held) return;
+        if (!capacity.tryAcquire(rows - held, held)) throw new OverCapacity(name, capacity.limit);
+        held = rows;
+        this.metrics.pairsInFlight.set({ model: name }, capacity.pairsInFlight);
+      };
       try {
         // A failed attempt has already cancelled its own Triton calls (the pipeline aborts sibling batches).
-        const scored = await breaker.run(() => pipeline.score(request, attemptContext, budget));
+        const scored = await breaker.run(() => pipeline.score(request, attemptContext, budget, admit));
         attempt.setAttribute("route.outcome", "scored");
         if (name === request.model) return { model: name, scored };
         this.metrics.fallbacks.inc({ from: request.model, to: name, reason: reason! });
         return { model: name, scored, degradedReason: reason };
       } catch (error) {
-        if (error instanceof CallOverBudget) {
+        if (error instanceof OverCapacity) {
+          // Its windows did not fit: nothing was sent, as if the model had been full from the start.
+          attempted = attemptedBefore;
+          overCapacity = true;
+          passOver(attempt, "over_capacity", error);
+        } else if (error instanceof CallOverBudget) {
           passOver(attempt, "timeout", new GatewayError("timeout", error.message));
         } else if (error instanceof GatewayError && !isRequestCaused(error)) {
           passOver(attempt, "primary_unavailable", error);
@@ -119,7 +134,7 @@ export class Router {
           throw error;
         }
       } finally {
-        capacity.release(pairs);
+        capacity.release(held);
         this.metrics.pairsInFlight.set({ model: name }, capacity.pairsInFlight);
       }
       if (Date.now() >= context.deadline) {

@@ -83,6 +83,7 @@ export function concatChunks(chunks: readonly EncodedRows[], startsWithQueryRow:
   const typeIds = first.typeIds ? new Int32Array(tokenCount) : null;
   const offsets = new Int32Array(rowCount + 1);
   const truncated = new Uint8Array(rowCount);
+  const windows = first.windows ? concatWindows(chunks) : undefined;
   let token = 0;
   let row = 0;
   chunks.forEach((chunk, index) => {
@@ -95,5 +96,16 @@ export function concatChunks(chunks: readonly EncodedRows[], startsWithQueryRow:
     }
     token += chunk.tokenCount - from;
   });
-  return { ids, typeIds, offsets, truncated, queryTruncated: chunks.some((chunk) => chunk.queryTruncated), tokenCount };
+  const queryTruncated = chunks.some((chunk) => chunk.queryTruncated);
+  return { ids, typeIds, offsets, truncated, queryTruncated, tokenCount, ...(windows && { windows }) };
+}
+
+function concatWindows(chunks: readonly EncodedRows[]): Int32Array {
+  const windows = new Int32Array(chunks.reduce((sum, chunk) => sum + (chunk.windows?.length ?? 0), 0));
+  let document = 0;
+  for (const chunk of chunks) {
+    windows.set(chunk.windows ?? [], document);
+    document += chunk.windows?.length ?? 0;
+  }
+  return windows;
 }

@@ -20,11 +20,16 @@ export interface EncodedRows {
   readonly queryTruncated: boolean;
   /** Tokens of all rows after truncation (= ids.length). */
   readonly tokenCount: number;
+  /**
+   * Rows of each document, in order, where documents were split into windows (long_documents=split_max): document
+   * i's rows follow document i - 1's (after a bi-encoder's query row). Absent: one row per document.
+   */
+  readonly windows?: Int32Array;
 }
 
 /** The buffers to list in postMessage's transfer list. */
 export function transferables(rows: EncodedRows): ArrayBuffer[] {
-  const arrays = [rows.ids, rows.typeIds, rows.offsets, rows.truncated];
+  const arrays = [rows.ids, rows.typeIds, rows.offsets, rows.truncated, rows.windows];
   return arrays.flatMap((array) => (array ? [array.buffer as ArrayBuffer] : []));
 }
 
@@ -66,12 +71,16 @@ export function assemblePairs(
 }
 
 /**
- * Lays out each text alone (bi-encoders): row 0 is the query, rows 1.. the documents, each cut to the
- * content budget.
+ * Lays out each text alone (bi-encoders): row 0 is the query, then the documents (or their windows), each cut to
+ * the content budget.
  */
-export function assembleTexts(template: ResolvedTemplate, texts: readonly TokenIds[], maxLength: number): EncodedRows {
+export function assembleTexts(template: ResolvedTemplate, texts: readonly PartIds[], maxLength: number): EncodedRows {
   const budget = contentBudget(template, maxLength);
-  const rows = texts.map((ids): RowLayout => ({ first: ids.slice(0, budget), second: [], truncated: ids.length > budget }));
+  const rows = texts.map(({ ids, cut }): RowLayout => ({
+    first: ids.slice(0, budget),
+    second: [],
+    truncated: cut || ids.length > budget,
+  }));
   return { ...packRows(template, rows), queryTruncated: rows[0]?.truncated ?? false };
 }
 

@@ -1,12 +1,15 @@
 import { isFamily, TRUNCATION_STRATEGIES, type Family, type TruncationStrategy } from "../catalog/families.js";
+import { DEFAULT_WINDOW_OVERLAP } from "../catalog/registry.js";
 import { planChunks, settled, type ChunkLimits } from "./chunks.js";
 import { assemblePairs, assembleTexts, contentBudget, type EncodedRows } from "./encoded-rows.js";
 import { loadNativeTokenizer } from "./native-tokenizer.js";
 import { encodeLeading } from "./precut.js";
+import { splitRows, type SplitLayout } from "./split-rows.js";
 import { resolveTemplate, type ResolvedTemplate } from "./templates.js";
 import type { DocumentIds } from "./token-cache.js";
 import type { PieceTokenizer } from "./tokenizer.js";
 import { keepFirst, type PartIds, type TokenIds } from "./truncation.js";
+import type { SplitOptions } from "./windows.js";
 
 /** How one model tokenizes: its registry tokenizer, family (the template), maxLength, truncation and query cap. */
 export interface TokenizationSpec {
@@ -21,6 +24,8 @@ export interface TokenizationSpec {
   readonly truncation: TruncationStrategy;
   /** Most query tokens, for the families that cap the query before pairing it (the reference's max_length * 3 // 4). */
   readonly queryMaxLength?: number;
+  /** long_documents=split_max: the share of a window that the next window repeats (registry.ts windowOverlap). */
+  readonly windowOverlap?: number;
 }
 
 export interface ChunkOptions {
@@ -28,11 +33,13 @@ export interface ChunkOptions {
   readonly signal?: AbortSignal;
   /** Most documents and bytes of documents per chunk (chunks.ts DEFAULT_CHUNK_LIMITS). */
   readonly limits?: ChunkLimits;
+  /** Split long documents into windows (long_documents=split_max) instead of truncating them. */
+  readonly split?: SplitOptions;
 }
 
 /** Turns a request's query and documents into a model's rows; the pool and the in-thread encoder both do. */
 export interface RowEncoder {
-  encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows>;
+  encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[], split?: SplitOptions): Promise<EncodedRows>;
   /**
    * The same rows as chunks of consecutive documents (chunks.ts planChunks), one promise per chunk in document
    * order, so that inference can start on the first chunk while later ones are tokenized; a bi-encoder chunk
@@ -89,8 +96,8 @@ export class PairEncoder implements RowEncoder {
     await this.prepared(spec);
   }
 
-  async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows> {
-    const encoding = await this.encodeKnown(spec, query, documents, new Map());
+  async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[], split?: SplitOptions) {
+    const encoding = await this.encodeKnown(spec, query, documents, new Map(), split);
     if ("missing" in encoding) {
       throw new Error("unreachable: every document's text was given");
     }
@@ -99,7 +106,7 @@ export class PairEncoder implements RowEncoder {
 
   encodeChunks(spec: TokenizationSpec, query: string, documents: readonly string[], options: ChunkOptions = {}) {
     return planChunks(query, documents, options.limits).map(({ start, end }) =>
-      settled(this.encodeRows(spec, query, documents.slice(start, end))),
+      settled(this.encodeRows(spec, query, documents.slice(start, end), options.split)),
     );
   }
 
@@ -107,13 +114,15 @@ export class PairEncoder implements RowEncoder {
    * Encodes a request of which some documents' parts are known already (the pool's cache): `known` by document
    * index, where `documents` may lack the text. A known part whose ids are too few for this query (it has only a
    * document's first ids, and the query is longer than they are) is tokenized again from its text, or reported
-   * missing when there is none.
+   * missing when there is none. With `split`, a document's part is its ids before any cap, for windowing
+   * (split-rows.ts); such parts are kept apart from the others (see the pool's cache key).
    */
   async encodeKnown(
     spec: TokenizationSpec,
     query: string,
     documents: readonly (string | undefined)[],
     known: ReadonlyMap<number, DocumentIds>,
+    split?: SplitOptions,
   ): Promise<KnownEncoding> {
     const prepared = await this.prepared(spec);
     const { template, caps, budget } = prepared;
@@ -125,8 +134,15 @@ export class PairEncoder implements RowEncoder {
     const [queryIds] = queryNeeds === undefined ? await prepared.tokenizer.encodeWithoutSpecialTokens([queryText]) : [undefined];
     // A document part must hold more ids than this (or all of them): then every comparison of truncatePairLengths
     // (longest_first's min() and which side is longer, only_second's room left) and every cap come out as with
-    // all of its ids. Uncapped pairs compare the document with the budget and with the query.
-    const needed = template.rows === "texts" ? budget : caps ? caps.document : Math.max(budget, queryIds?.length ?? 0);
+    // all of its ids. Uncapped pairs compare the document with the budget and with the query. Split documents keep
+    // maxTokensPerDocument ids, else all their windows up to maxWindows, which no window's ids exceed the budget of.
+    const needed = split
+      ? Math.min(split.maxTokensPerDocument || Infinity, split.maxWindows * budget)
+      : template.rows === "texts"
+        ? budget
+        : caps
+          ? caps.document
+          : Math.max(budget, queryIds?.length ?? 0);
     const threshold = cutting ? needed : Infinity;
     const parts = documents.map((_, index) => usable(known.get(index), threshold));
     const missing = parts.flatMap((part, index) => (part || documents[index] !== undefined ? [] : [index]));
@@ -141,13 +157,20 @@ export class PairEncoder implements RowEncoder {
       queryIds ?? queryText,
       cutting ? (queryNeeds ?? 0) : Infinity,
       texts,
+      !split,
     );
     const newParts = new Map(toTokenize.map((documentIndex, position) => [documentIndex, tokenized[position]!]));
     for (const [index, part] of newParts) parts[index] = part;
     const documentParts = parts as DocumentIds[];
-    const rows =
-      template.rows === "texts"
-        ? assembleTexts(template, [queryPart.ids, ...documentParts.map((part) => part.ids)], spec.maxLength)
+    const rows = split
+      ? await splitRows(
+          splitLayoutOf(prepared, spec),
+          queryPart,
+          documentParts.map((part) => part.ids),
+          split,
+        )
+      : template.rows === "texts"
+        ? assembleTexts(template, [queryPart, ...documentParts], spec.maxLength)
         : assemblePairs(template, queryPart, documentParts, spec.maxLength, spec.truncation);
     return { rows, tokenized: newParts };
   }
@@ -189,6 +212,7 @@ function usable(part: DocumentIds | undefined, threshold: number): DocumentIds |
  * prefixes tokenized (only as far as precut.ts shows matters), the query cut to queryMaxLength and each document
  * to maxLength, and for FlagReranker those ids decoded and tokenized again (the round trip changes ids around
  * <unk> and at a cut). A document part keeps more than `threshold` ids or all of them: what pairing looks at.
+ * Without `capDocuments` (split_max) documents keep their ids as tokenized: their windows are paired instead.
  *
  * `query` is the query's ids when the caller tokenized it whole, else its text, of which more than `queryNeeds`
  * ids are wanted.
@@ -199,6 +223,7 @@ async function tokenizeParts(
   query: string | readonly number[],
   queryNeeds: number,
   documents: readonly string[],
+  capDocuments: boolean,
 ): Promise<[PartIds, DocumentIds[]]> {
   const queryText = typeof query === "string" ? [query] : [];
   const leading = await encodeLeading(
@@ -207,25 +232,49 @@ async function tokenizeParts(
     [...queryText.map(() => queryNeeds), ...documents.map(() => threshold)],
   );
   const queryIds = typeof query === "string" ? leading.shift()!.ids : query;
-  if (!caps) {
-    // Pairing compares lengths with the threshold at most: ids past threshold + 1 never matter.
-    const parts = leading.map(({ ids, whole }) =>
+  // Pairing and windowing compare lengths with the threshold at most: ids past threshold + 1 never matter.
+  const firstIds = () =>
+    leading.map(({ ids, whole }) =>
       ids.length > threshold + 1 ? part(ids.slice(0, threshold + 1), false, false) : part(ids, false, whole),
     );
-    return [{ ids: queryIds, cut: false }, parts];
+  if (!caps) {
+    return [{ ids: queryIds, cut: false }, firstIds()];
   }
-  const capped = [keepFirst(queryIds, caps.query), ...leading.map(({ ids }) => keepFirst(ids, caps.document))];
+  const cappedDocuments = capDocuments ? leading.map(({ ids }) => keepFirst(ids, caps.document)) : [];
+  const capped = [keepFirst(queryIds, caps.query), ...cappedDocuments];
   const [queryPart, ...documentParts] = template.reencodesCappedParts ? await reencode(tokenizer, template, capped) : capped;
-  return [queryPart!, documentParts.map(({ ids, cut }) => part(ids, cut, true))];
+  return [queryPart!, capDocuments ? documentParts.map(({ ids, cut }) => part(ids, cut, true)) : firstIds()];
 }
 
-/** FlagReranker's round trip: capped ids decoded (special tokens kept) and tokenized again. */
-async function reencode(tokenizer: PieceTokenizer, template: ResolvedTemplate, capped: readonly PartIds[]): Promise<PartIds[]> {
+/** What splitRows needs of a model: its template, lengths and overlap, and FlagReranker's round trip. */
+function splitLayoutOf({ tokenizer, template, caps, budget }: PreparedSpec, spec: TokenizationSpec): SplitLayout {
+  return {
+    template,
+    maxLength: spec.maxLength,
+    truncation: spec.truncation,
+    budget,
+    documentCap: caps?.document ?? Infinity,
+    overlap: spec.windowOverlap ?? DEFAULT_WINDOW_OVERLAP,
+    roundTrip: template.reencodesCappedParts ? (windows) => roundTrip(tokenizer, template, windows) : undefined,
+  };
+}
+
+/** FlagReranker's round trip: ids decoded (special tokens kept) and tokenized again. */
+async function roundTrip(tokenizer: PieceTokenizer, template: ResolvedTemplate, parts: readonly TokenIds[]): Promise<number[][]> {
   if (!tokenizer.decodeKeepingSpecialTokens) {
     throw new Error(`template '${template.family}' decodes ids, which this tokenizer library cannot`);
   }
-  const decoded = await tokenizer.decodeKeepingSpecialTokens(capped.map((part) => Array.from(part.ids)));
-  const reencoded = await tokenizer.encodeWithoutSpecialTokens(decoded);
+  const decoded = await tokenizer.decodeKeepingSpecialTokens(parts.map((ids) => Array.from(ids)));
+  return tokenizer.encodeWithoutSpecialTokens(decoded);
+}
+
+/** The round trip of capped parts, which stay cut where their cap cut them. */
+async function reencode(tokenizer: PieceTokenizer, template: ResolvedTemplate, capped: readonly PartIds[]): Promise<PartIds[]> {
+  const reencoded = await roundTrip(
+    tokenizer,
+    template,
+    capped.map((part) => part.ids),
+  );
   return capped.map((part, index) => ({ ids: reencoded[index] ?? [], cut: part.cut }));
 }
 

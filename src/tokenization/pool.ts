@@ -5,6 +5,7 @@ import { concatChunks, DEFAULT_CHUNK_LIMITS, planChunks, settled, type ChunkLimi
 import type { ChunkOptions, RowEncoder, TokenizationSpec } from "./encoder.js";
 import type { EncodedRows } from "./encoded-rows.js";
 import { TokenCache, type DocumentIds } from "./token-cache.js";
+import type { SplitOptions } from "./windows.js";
 import {
   fromWireError,
   packedTransferables,
@@ -33,6 +34,7 @@ interface Chunk {
   readonly spec: TokenizationSpec;
   readonly query: string;
   readonly documents: readonly string[];
+  readonly split?: SplitOptions;
   resolve(rows: EncodedRows): void;
   reject(error: Error): void;
 }
@@ -113,8 +115,8 @@ export class TokenizerPool implements RowEncoder {
    * row and then one per document. Rejects with an "invalid" GatewayError when the model truncates only_second
    * and the query leaves no room for a document.
    */
-  async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows> {
-    const chunks = await Promise.all(this.encodeChunks(spec, query, documents));
+  async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[], split?: SplitOptions) {
+    const chunks = await Promise.all(this.encodeChunks(spec, query, documents, { split }));
     return concatChunks(chunks, FAMILIES[spec.family]?.rows === "texts");
   }
 
@@ -123,7 +125,7 @@ export class TokenizerPool implements RowEncoder {
     const promises = planChunks(query, documents, options.limits ?? this.chunkLimits).map(({ start, end }) =>
       settled(
         new Promise<EncodedRows>((resolve, reject) => {
-          request.chunks.push({ spec, query, documents: documents.slice(start, end), resolve, reject });
+          request.chunks.push({ spec, query, documents: documents.slice(start, end), split: options.split, resolve, reject });
         }),
       ),
     );
@@ -204,10 +206,13 @@ export class TokenizerPool implements RowEncoder {
     }
   }
 
-  /** One chunk on one thread, through the token cache: known parts go as ids, the others as text. */
-  private async encodeOn(thread: PoolThread, { spec, query, documents }: Chunk): Promise<EncodedRows> {
+  /**
+   * One chunk on one thread, through the token cache: known parts go as ids, the others as text. A split request's
+   * parts are documents' uncapped ids, cached apart from the capped parts of the same documents.
+   */
+  private async encodeOn(thread: PoolThread, { spec, query, documents, split }: Chunk): Promise<EncodedRows> {
     const cache = this.cache;
-    const settings = `${spec.family}\u0000${spec.maxLength}\u0000${spec.tokenizerFile}`;
+    const settings = `${spec.family}\u0000${spec.maxLength}\u0000${spec.tokenizerFile}${split ? "\u0000split" : ""}`;
     const keys = cache ? documents.map((document) => TokenCache.keyOf(settings, document)) : [];
     const known = new Map<number, DocumentIds>();
     keys.forEach((key, index) => {
@@ -217,7 +222,7 @@ export class TokenizerPool implements RowEncoder {
     const texts = documents.map((document, index) => (known.has(index) ? null : document));
     for (;;) {
       const packed = known.size > 0 ? packParts(known) : undefined;
-      const task: WorkerTask = { kind: "encode", spec, query, documents: texts, known: packed, returnParts: !!cache };
+      const task: WorkerTask = { kind: "encode", spec, query, documents: texts, known: packed, returnParts: !!cache, split };
       const result = await this.send(thread, task, packedTransferables(packed));
       if ("missing" in result) {
         // Cached first ids too few for this query (a query longer than they are): send those texts.

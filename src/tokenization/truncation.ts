@@ -79,12 +79,26 @@ function truncateLongestFirst({ query, document }: PairLengths, budget: number):
 }
 
 function truncateOnlySecond({ query, document }: PairLengths, excess: number, budget: number): PairLengths {
-  if (document <= excess) {
-    throw new GatewayError(
-      "invalid",
-      `query has ${query} tokens, leaving no room for the document: the model takes at most ${budget} ` +
-        `query+document tokens and its truncation strategy only_second never cuts the query`,
-    );
-  }
+  if (document <= excess) throw noRoomForDocument(query, budget);
   return { query, document: document - excess };
+}
+
+function noRoomForDocument(query: number, budget: number): GatewayError {
+  return new GatewayError(
+    "invalid",
+    `query has ${query} tokens, leaving no room for the document: the model takes at most ${budget} ` +
+      `query+document tokens and its truncation strategy only_second never cuts the query`,
+  );
+}
+
+/**
+ * The query tokens a pair keeps beside a window of a long document (long_documents=split_max) that takes the rest
+ * of the budget. longest_first keeps at most half the budget of the query (rounded up): HF cuts a longer query to
+ * that beside a window of the other half, and a longer window would lose tokens to the query. only_second never
+ * cuts the query, so it must leave the window a token.
+ */
+export function queryBesideWindows(query: number, budget: number, strategy: TruncationStrategy): number {
+  if (strategy === "longest_first") return Math.min(query, Math.ceil(budget / 2));
+  if (query >= budget) throw noRoomForDocument(query, budget);
+  return query;
 }

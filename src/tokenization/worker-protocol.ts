@@ -1,6 +1,7 @@
 import type { TokenizationSpec } from "./encoder.js";
 import type { EncodedRows } from "./encoded-rows.js";
 import type { DocumentIds } from "./token-cache.js";
+import type { SplitOptions } from "./windows.js";
 import { GatewayError, type ErrorKind } from "../errors.js";
 
 /** What TokenizerPool (main thread) asks of worker.ts. */
@@ -15,6 +16,8 @@ export type WorkerTask =
       readonly known?: PackedParts;
       /** Whether to send back the parts of the documents it tokenized, for the pool's cache. */
       readonly returnParts: boolean;
+      /** long_documents=split_max: documents split into windows. */
+      readonly split?: SplitOptions;
     };
 
 export type WorkerRequest = WorkerTask & { readonly id: number };

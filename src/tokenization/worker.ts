@@ -30,7 +30,7 @@ async function handle(request: WorkerRequest): Promise<[WorkerResponse, ArrayBuf
     return [{ id: request.id }, []];
   }
   const documents = request.documents.map((document) => document ?? undefined);
-  const encoding = await encoder.encodeKnown(request.spec, request.query, documents, unpackParts(request.known));
+  const encoding = await encoder.encodeKnown(request.spec, request.query, documents, unpackParts(request.known), request.split);
   if ("missing" in encoding) {
     return [{ id: request.id, missing: encoding.missing }, []];
   }

@@ -7,17 +7,17 @@
  * (src/tokenization/precut.ts), every family must give the ids of its un-cut path, which the goldens tie to the
  * references (the reference libraries themselves are not installed here).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/config/paths.js";
 import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
 import { PairEncoder, type TokenizationSpec } from "../../src/tokenization/encoder.js";
 import type { TokenizerPool } from "../../src/tokenization/pool.js";
-import { TRUNCATION_STRATEGIES, type Family, type TruncationStrategy } from "../../src/catalog/families.js";
-import { runPython, unpackPairs } from "../../bench/hf-reference.js";
-import { bertTokenizerFile, joinPassages, nonAsciiSamples, readMsmarco, requireFile, sharedData } from "../../bench/test-data.js";
+import { TRUNCATION_STRATEGIES, type Family } from "../../src/catalog/families.js";
+import { unpackPairs } from "../../bench/hf-reference.js";
+import { joinPassages, nonAsciiSamples, readMsmarco } from "../../bench/test-data.js";
+import { GOLDEN_FAMILIES, removeScratch, specOf, type GoldenModel } from "./golden-tokenizers.js";
 import { importBuiltPool } from "../support/built-pool.js";
 
 interface GoldenText {
@@ -35,12 +35,7 @@ interface GoldenRequest {
   readonly queryTruncated?: boolean;
 }
 
-interface Golden {
-  readonly model: string;
-  readonly family: Family;
-  /** Where the gateway's tokenizer.json comes from, in words starting with its path (see tokenizerFileOf). */
-  readonly tokenizer: string;
-  readonly settings: { readonly maxLength: number; readonly truncation: string; readonly queryMaxLength?: number };
+interface Golden extends GoldenModel {
   readonly parity: { readonly pairs: number };
   readonly requests: readonly GoldenRequest[];
 }
@@ -51,50 +46,6 @@ const goldens: Golden[] = readdirSync(goldenDir)
   .filter((file) => file.endsWith(".json"))
   .sort()
   .map((file) => JSON.parse(readFileSync(join(goldenDir, file), "utf8")) as Golden);
-
-let scratchDir: string | undefined;
-let qwen2File: string | undefined;
-
-/** The Qwen2 tokenizer.json, built once from the shared vocab.json + merges.txt as the golden's was. */
-function qwen2TokenizerFile(): string {
-  if (!qwen2File) {
-    const source = requireFile(join(sharedData, "tokenizers", "qwen2"), "Qwen2 tokenizer test data (vocab.json, merges.txt)");
-    scratchDir ??= mkdtempSync(join(tmpdir(), "template-ids-"));
-    runPython(join("test", "fixtures-build", "build_qwen2_tokenizer.py"), [source, join(scratchDir, "qwen2")]);
-    qwen2File = join(scratchDir, "qwen2", "tokenizer.json");
-  }
-  return qwen2File;
-}
-
-function tokenizerFileOf(golden: Golden): string {
-  if (golden.tokenizer.startsWith("tokenizers/bert-base-uncased/")) {
-    // The golden names the product's copy (ops/setup.sh) of this shared file.
-    return requireFile(bertTokenizerFile, "bert-base-uncased tokenizer");
-  }
-  if (golden.tokenizer.startsWith("test/fixtures/tokenizers/")) {
-    return requireFile(join(root, golden.tokenizer), `${golden.model} fixture tokenizer`);
-  }
-  if (golden.tokenizer.includes("build_qwen2_tokenizer.py")) {
-    return qwen2TokenizerFile();
-  }
-  throw new Error(`${golden.model}: the golden's tokenizer "${golden.tokenizer}" is none this test knows how to get`);
-}
-
-function specOf(golden: Golden): TokenizationSpec {
-  const { maxLength, truncation, queryMaxLength } = golden.settings;
-  // A bi-encoder golden truncates each text alone ("single text, right"): HF's longest_first on one sequence.
-  const strategy = golden.family === "bi-encoder" ? "longest_first" : truncation;
-  if (!TRUNCATION_STRATEGIES.includes(strategy as TruncationStrategy)) {
-    throw new Error(`${golden.model}: unknown truncation "${truncation}" in the golden's settings`);
-  }
-  return {
-    tokenizerFile: tokenizerFileOf(golden),
-    family: golden.family,
-    maxLength,
-    truncation: strategy as TruncationStrategy,
-    queryMaxLength,
-  };
-}
 
 /** The rows the gateway must return for a golden request (a bi-encoder's query first), golden fields dropped. */
 function expectedRows(request: GoldenRequest): GoldenText[] {
@@ -117,21 +68,10 @@ function actualRows(batch: EncodedRows, expected: readonly GoldenText[]): Golden
   }));
 }
 
-afterAll(() => {
-  if (scratchDir) {
-    rmSync(scratchDir, { recursive: true, force: true });
-  }
-});
+afterAll(removeScratch);
 
 it("finds a golden for every family", () => {
-  expect(goldens.map((golden) => golden.family).sort()).toEqual([
-    "bert",
-    "bi-encoder",
-    "deberta-v2",
-    "gemma-bge",
-    "qwen2-mxbai",
-    "xlm-roberta",
-  ]);
+  expect(goldens.map((golden) => golden.family).sort()).toEqual(GOLDEN_FAMILIES);
 });
 
 describe.each(goldens.map((golden) => [`${golden.model} (${golden.family})`, golden] as const))("%s", (_, golden) => {

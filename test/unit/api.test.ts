@@ -25,6 +25,13 @@ describe("validateRerank", () => {
     expect(valid).toMatchObject({ model: registry.defaultModel, topN: 1, truncate: true, documents: ["a", "b"] });
   });
 
+  it("serves split_max, with or without max_tokens_per_document", () => {
+    for (const maxTokensPerDocument of [0, 300]) {
+      const valid = validateRerank({ ...base, longDocuments: "split_max", maxTokensPerDocument }, registry, 3);
+      expect(valid).toMatchObject({ longDocuments: "split_max", maxTokensPerDocument });
+    }
+  });
+
   it.each([
     [{ query: "" }, "invalid", "query must not be empty"],
     [{ documents: [] }, "invalid", "documents must not be empty"],
@@ -32,6 +39,16 @@ describe("validateRerank", () => {
     [{ documents: ["a", " \n"] }, "invalid", "document 1 is empty"],
     [{ topN: -2 }, "invalid", "top_n must be >= 0 (0 returns all results), got -2"],
     [{ longDocuments: "7" }, "invalid", 'long_documents: "7" is not one of truncate, split_max'],
+    [
+      { longDocuments: "split_max", maxTokensPerDocument: -1 },
+      "invalid",
+      "max_tokens_per_document must be an integer >= 0 (0 scores whole documents), got -1",
+    ],
+    [
+      { maxTokensPerDocument: 100 },
+      "invalid",
+      "max_tokens_per_document applies to long_documents=split_max; set that, or leave it 0",
+    ],
     [{ model: "x" }, "not_found", `model "x" is not served here; available models: ${[...registry.models.keys()].join(", ")}`],
   ] as [Partial<RerankInput>, ErrorKind, string][])("%o is rejected", (request, kind, message) => {
     const error = rejection(request);
@@ -41,13 +58,17 @@ describe("validateRerank", () => {
 });
 
 describe("rank", () => {
-  it("sorts by score descending, ties by index, keeps topN and echoes documents", () => {
-    const scores = Float64Array.from([0.2, 0.9, 0.2, 0.5]);
-    const truncated = Uint8Array.from([0, 0, 1, 0]);
-    expect(rank(scores, truncated, 0).map((r) => r.index)).toEqual([1, 3, 0, 2]);
-    expect(rank(scores, truncated, 2, ["a", "b", "c", "d"])).toEqual([
-      { index: 1, score: 0.9, document: "b", truncated: false, windows: 1, bestWindow: 0 },
-      { index: 3, score: 0.5, document: "d", truncated: false, windows: 1, bestWindow: 0 },
+  it("sorts by score descending, ties by index, keeps topN and echoes documents and their windows", () => {
+    const scored = {
+      scores: Float64Array.from([0.2, 0.9, 0.2, 0.5]),
+      truncated: Uint8Array.from([0, 0, 1, 0]),
+      windows: Int32Array.from([1, 3, 1, 2]),
+      bestWindow: Int32Array.from([0, 2, 0, 1]),
+    };
+    expect(rank(scored, 0).map((r) => r.index)).toEqual([1, 3, 0, 2]);
+    expect(rank(scored, 2, ["a", "b", "c", "d"])).toEqual([
+      { index: 1, score: 0.9, document: "b", truncated: false, windows: 3, bestWindow: 2 },
+      { index: 3, score: 0.5, document: "d", truncated: false, windows: 2, bestWindow: 1 },
     ]);
   });
 });

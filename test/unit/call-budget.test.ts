@@ -32,6 +32,19 @@ describe("WorkBudget", () => {
     expect(budget.begin(1_000).budgetMs).toBe(first.budgetMs);
   });
 
+  it("counts the cells sent together after a call: Triton may run them in the same execution", () => {
+    const budget = new WorkBudget(settings);
+    const first = budget.begin(1_000, 3_000);
+    const last = budget.begin(3_000);
+    expect(first.budgetMs).toBe(100 + 4 * 0.01 * 4_000);
+    expect(last.budgetMs).toBe(first.budgetMs);
+    first.end(8, false);
+    last.end(8, false);
+    // Learning divides by the same cells: a call sent with 3,000 more waited for all 4,000.
+    for (let call = 0; call < 5; call++) budget.begin(1_000, 3_000).end(8, true);
+    expect(budget.msPerCell).toBeCloseTo(0.002, 9);
+  });
+
   it("learns the model's own cost from calls within budget, after a warm-up, and ignores failed calls", () => {
     const budget = new WorkBudget(settings);
     for (let call = 0; call < 4; call++) budget.begin(1_000).end(2, true);

@@ -20,3 +20,17 @@ describe("PairCapacity", () => {
     expect(capacity.pairsInFlight).toBe(0);
   });
 });
+
+describe("PairCapacity: a request growing (split_max windows)", () => {
+  it("takes more pairs for a request that holds some when they fit, or when the request is alone", () => {
+    const capacity = new PairCapacity(10);
+    expect(capacity.tryAcquire(4)).toBe(true);
+    expect(capacity.tryAcquire(3, 4)).toBe(true);
+    expect(capacity.tryAcquire(2)).toBe(true);
+    // 9 in flight, 7 of them this request's: 4 more do not fit beside the other request's 2.
+    expect(capacity.tryAcquire(4, 7)).toBe(false);
+    capacity.release(2);
+    expect(capacity.tryAcquire(20, 7)).toBe(true);
+    expect(capacity.pairsInFlight).toBe(27);
+  });
+});

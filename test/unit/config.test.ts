@@ -168,3 +168,13 @@ describe("node dist/src/main.js --check-config", () => {
     expect(stderr).toContain(line);
   });
 });
+
+describe("loadConfig: RERANK_MAX_WINDOWS_PER_REQUEST", () => {
+  it("is unset by default (the Reranker's per-document default applies), else a positive integer", () => {
+    expect(loadConfig({}).maxWindowsPerRequest).toBeUndefined();
+    expect(loadConfig({ RERANK_MAX_WINDOWS_PER_REQUEST: "500" }).maxWindowsPerRequest).toBe(500);
+    expect(() => loadConfig({ RERANK_MAX_WINDOWS_PER_REQUEST: "0" })).toThrow(
+      'RERANK_MAX_WINDOWS_PER_REQUEST="0" is not allowed: an integer >= 1 (default 8 per document of RERANK_MAX_DOCUMENTS)',
+    );
+  });
+});

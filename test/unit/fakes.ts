@@ -11,8 +11,9 @@ import { ModelMetadataResponse } from "../../src/gen/triton/grpc_service.js";
 import { ModelConfig } from "../../src/gen/triton/model_config.js";
 import { ModelPipeline } from "../../src/pipeline/scorer.js";
 import { planChunks } from "../../src/tokenization/chunks.js";
-import type { RowEncoder, TokenizationSpec } from "../../src/tokenization/encoder.js";
+import type { ChunkOptions, RowEncoder, TokenizationSpec } from "../../src/tokenization/encoder.js";
 import type { EncodedRows } from "../../src/tokenization/encoded-rows.js";
+import type { SplitOptions } from "../../src/tokenization/windows.js";
 import { TritonError, type InputTensor, type TritonFailure } from "../../src/triton/client.js";
 import type { InferenceBackend, TritonConnection } from "../../src/triton/endpoints.js";
 import { expectedTensors } from "../../src/triton/model-check.js";
@@ -45,21 +46,32 @@ export function staticContext(deadline: number, signal = new AbortController().s
  * Encodes without a tokenizer: a row is one token per character of its text(s) plus 2 (a pair's row also one for
  * the separator), cut to maxLength (then marked truncated). Every token of row r has id r + 1, so a fake backend
  * can tell from a batch's input_ids which request rows it holds, whatever order and padding the batcher chose.
+ * With split_max a document's rows are its windows (fakeWindows).
  */
 export class FakeEncoder implements RowEncoder {
   calls = 0;
 
-  async encodeRows(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows> {
+  async encodeRows(
+    spec: TokenizationSpec,
+    query: string,
+    documents: readonly string[],
+    split?: SplitOptions,
+  ): Promise<EncodedRows> {
     this.calls++;
     const family = FAMILIES[spec.family];
-    const texts = family.rows === "texts" ? [query, ...documents] : documents.map((document) => query + document + " ");
+    const windows = documents.map((document) => fakeWindows(document, split));
+    const documentTexts = windows.flatMap(({ texts }) =>
+      texts.map((text) => (family.rows === "texts" ? text : query + text + " ")),
+    );
+    const texts = family.rows === "texts" ? [query, ...documentTexts] : documentTexts;
+    const cut = [...(family.rows === "texts" ? [false] : []), ...windows.flatMap((window) => window.texts.map(() => window.cut))];
     const wanted = texts.map((text) => text.length + 2);
     const lengths = wanted.map((length) => Math.min(length, spec.maxLength));
     const offsets = new Int32Array(texts.length + 1);
     lengths.forEach((length, row) => (offsets[row + 1] = offsets[row]! + length));
     const ids = new Int32Array(offsets[texts.length]!);
     lengths.forEach((length, row) => ids.fill(row + 1, offsets[row]!, offsets[row]! + length));
-    const truncated = Uint8Array.from(wanted, (length, row) => (length > lengths[row]! ? 1 : 0));
+    const truncated = Uint8Array.from(wanted, (length, row) => (length > lengths[row]! || cut[row] ? 1 : 0));
     const queryLimit = family.rows === "texts" ? spec.maxLength - 2 : (spec.queryMaxLength ?? spec.maxLength);
     return {
       ids,
@@ -68,6 +80,7 @@ export class FakeEncoder implements RowEncoder {
       truncated,
       queryTruncated: query.length > queryLimit,
       tokenCount: ids.length,
+      ...(split && { windows: Int32Array.from(windows, (window) => window.texts.length) }),
     };
   }
 
@@ -75,18 +88,36 @@ export class FakeEncoder implements RowEncoder {
    * The same rows in chunks of CHUNK_DOCUMENTS documents, so that pipelines are tested across chunks: each row's
    * ids still name its row of the whole request (a bi-encoder chunk starts with the query's row, id 1).
    */
-  encodeChunks(spec: TokenizationSpec, query: string, documents: readonly string[]): Promise<EncodedRows>[] {
+  encodeChunks(spec: TokenizationSpec, query: string, documents: readonly string[], options: ChunkOptions = {}) {
     const texts = FAMILIES[spec.family].rows === "texts";
+    const rowsBefore = (end: number) =>
+      documents.slice(0, end).reduce((sum, document) => sum + fakeWindows(document, options.split).texts.length, 0);
     return planChunks(query, documents, { documents: CHUNK_DOCUMENTS, bytes: Number.MAX_SAFE_INTEGER }).map(
       async ({ start, end }) => {
-        const rows = await this.encodeRows(spec, query, documents.slice(start, end));
+        const rows = await this.encodeRows(spec, query, documents.slice(start, end), options.split);
+        const firstRow = rowsBefore(start);
         for (let index = texts ? 1 : 0; index < rows.truncated.length; index++) {
-          rows.ids.fill(index + start + 1, rows.offsets[index]!, rows.offsets[index + 1]!);
+          rows.ids.fill(index + firstRow + 1, rows.offsets[index]!, rows.offsets[index + 1]!);
         }
         return rows;
       },
     );
   }
+}
+
+/** Characters of a FakeEncoder window (split_max): a document's windows are its characters in runs of this many. */
+export const FAKE_WINDOW = 4;
+
+/** A document's texts as FakeEncoder rows them: itself, or with split its windows, after maxTokensPerDocument. */
+function fakeWindows(document: string, split: SplitOptions | undefined): { texts: string[]; cut: boolean } {
+  if (!split) return { texts: [document], cut: false };
+  const cut = split.maxTokensPerDocument > 0 && document.length > split.maxTokensPerDocument;
+  const kept = cut ? document.slice(0, split.maxTokensPerDocument) : document;
+  const count = Math.max(1, Math.ceil(kept.length / FAKE_WINDOW));
+  return {
+    texts: Array.from({ length: count }, (_, window) => kept.slice(window * FAKE_WINDOW, (window + 1) * FAKE_WINDOW)),
+    cut,
+  };
 }
 
 /** Documents per chunk of FakeEncoder: small, so a few documents already span several chunks. */

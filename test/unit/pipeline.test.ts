@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { ModelSpec } from "../../src/catalog/registry.js";
 import { GatewayError, type ErrorKind } from "../../src/errors.js";
-import { CallOverBudget, type CallBudget, type ScoreRequest } from "../../src/pipeline/scorer.js";
+import { CallOverBudget, type CallBudget, type RowAdmission, type ScoreRequest } from "../../src/pipeline/scorer.js";
+import type { SplitOptions } from "../../src/tokenization/windows.js";
 import type { TritonFailure } from "../../src/triton/client.js";
 import {
   answers,
@@ -195,5 +196,113 @@ describe("ModelPipeline: call budgets", () => {
     );
     expect(slow.context.signal.aborted).toBe(true);
     expect(tickets.filter((ticket) => ticket.withinBudget === false).map((ticket) => ticket.cells)).toEqual([slow.cells]);
+  });
+});
+
+describe("ModelPipeline: long_documents=split_max", () => {
+  // FakeEncoder windows are 4 characters: documents of 3, 1, 2, 1 and 4 windows, rows 0-2, 3, 4-5, 6 and 7-10.
+  const SPLIT_DOCUMENTS = ["aaaaaaaaaa", "b", "cccccccc", "dddd", "eeeeeeeeeeeee"];
+  const WINDOWS = [3, 1, 2, 1, 4];
+  const ROW_SCORES = [0.1, 0.9, 0.3, 0.5, 0.2, 0.2, -1, 0.4, 0.1, 0.8, 0.7];
+  const byRow: Behaviour = async (call) => Float32Array.from(call.rows, (row) => ROW_SCORES[row]!);
+  const documentOfRow = WINDOWS.flatMap((count, document) => Array<number>(count).fill(document));
+  const split = (changes: Partial<SplitOptions> = {}): SplitOptions => ({ maxTokensPerDocument: 0, maxWindows: 100, ...changes });
+
+  it("scores each document by its best window (the first of equal ones), all rows in shared batches, across chunks", async () => {
+    const { backend, pipeline, request } = setup(RERANKER, byRow);
+    const scored = await pipeline.score(
+      request({ documents: SPLIT_DOCUMENTS, rawScores: true, split: split() }),
+      contextFor().context,
+    );
+    expect([...scored.scores]).toEqual([0.9, 0.5, 0.2, -1, 0.8].map(Math.fround));
+    expect([...scored.windows]).toEqual(WINDOWS);
+    expect([...scored.bestWindow]).toEqual([1, 0, 0, 0, 2]);
+    expect([...scored.truncated]).toEqual([0, 0, 0, 0, 0]);
+    expect(scored.pairs).toBe(11);
+    // Every row once, in batches of 2 that mix documents' windows.
+    expect(backend.calls.flatMap((call) => call.rows).sort((a, b) => a - b)).toEqual(ROW_SCORES.map((_, row) => row));
+    const documentsPerBatch = backend.calls.map((call) => new Set(call.rows.map((row) => documentOfRow[row])).size);
+    expect(Math.max(...documentsPerBatch)).toBe(2);
+    const normalized = await pipeline.score(request({ documents: SPLIT_DOCUMENTS, split: split() }), contextFor().context);
+    expect([...normalized.scores]).toEqual([...scored.scores].map(sigmoid));
+  });
+
+  it("keeps maxTokensPerDocument of each document, fewer windows, marked truncated", async () => {
+    const { pipeline, request } = setup(RERANKER);
+    const scored = await pipeline.score(
+      request({ documents: SPLIT_DOCUMENTS, split: split({ maxTokensPerDocument: 5 }) }),
+      contextFor().context,
+    );
+    expect([...scored.windows]).toEqual([2, 1, 2, 1, 2]);
+    expect([...scored.truncated]).toEqual([1, 0, 1, 0, 1]);
+    expect(scored.pairs).toBe(8);
+  });
+
+  it("counts the windows before any Triton call: over the bound is 'invalid', else admitted, then sent", async () => {
+    const { backend, pipeline, request, fails } = setup(RERANKER);
+    const error = await fails({ documents: SPLIT_DOCUMENTS, split: split({ maxWindows: 10 }) });
+    expect(error).toMatchObject({ kind: "invalid" });
+    expect(error.message).toMatch(/^long_documents=split_max: the documents make at least 11 windows, over the limit of 10 /);
+    expect(backend.calls).toHaveLength(0);
+
+    const admitted: { rows: number; callsBefore: number }[] = [];
+    const admit: RowAdmission = (rows) => void admitted.push({ rows, callsBefore: backend.calls.length });
+    await pipeline.score(request({ documents: SPLIT_DOCUMENTS, split: split() }), contextFor().context, undefined, admit);
+    expect(admitted).toEqual([{ rows: 11, callsBefore: 0 }]);
+
+    const callsBefore = backend.calls.length;
+    const full = new GatewayError("overloaded", "full");
+    const refused = pipeline.score(
+      request({ documents: SPLIT_DOCUMENTS, split: split() }),
+      contextFor().context,
+      undefined,
+      () => {
+        throw full;
+      },
+    );
+    expect(await rejectionOf(refused)).toBe(full);
+    expect(backend.calls).toHaveLength(callsBefore);
+  });
+
+  it("budgets every batch sent together with all their cells: Triton may run them as one execution", async () => {
+    const { backend, pipeline, request } = setup(RERANKER);
+    const begun: { cells: number; alongside: number }[] = [];
+    const budget: CallBudget = {
+      begin: (cells, alongside = 0) => (begun.push({ cells, alongside }), { budgetMs: 30_000, end: () => {} }),
+    };
+    await pipeline.score(request({ documents: SPLIT_DOCUMENTS, split: split() }), contextFor().context, budget);
+    // One send: each call's budget counts the calls begun before it, its own cells and those sent after it.
+    const total = backend.calls.reduce((sum, call) => sum + call.cells, 0);
+    let earlier = 0;
+    for (const { cells, alongside } of begun) {
+      expect(earlier + cells + alongside).toBe(total);
+      earlier += cells;
+    }
+    expect(begun.length).toBeGreaterThan(1);
+  });
+
+  it("a bi-encoder's windows: the query's row once, each document its best window's cosine", async () => {
+    const { backend, pipeline, request } = setup(EMBEDDER);
+    const scored = await pipeline.score(request({ documents: SPLIT_DOCUMENTS, split: split() }), contextFor().context);
+    // The fake cosine rises with the row: a document's last window is its best.
+    const lastWindows = WINDOWS.map((_, document) => documentOfRow.lastIndexOf(document));
+    expect([...scored.scores]).toEqual(lastWindows.map(rawScoreOf));
+    expect([...scored.bestWindow]).toEqual(WINDOWS.map((count) => count - 1));
+    expect(scored.pairs).toBe(11);
+    expect(backend.calls.flatMap((call) => call.rows).filter((row) => row === 0)).toHaveLength(1);
+  });
+
+  it("without truncate, windows documents that would not fit but refuses a query the windows would cut", async () => {
+    const { pipeline, request, fails } = setup(RERANKER);
+    const documents = ["x".repeat(RERANKER.maxLength), "fine"];
+    const scored = await pipeline.score(request({ documents, split: split({ maxWindows: 1_000 }) }), contextFor().context);
+    expect([...scored.windows]).toEqual([RERANKER.maxLength / 4, 1]);
+    expect([...scored.truncated]).toEqual([0, 0]);
+    const error = await fails({ query: "q".repeat(RERANKER.maxLength + 1), documents, split: split({ maxWindows: 1_000 }) });
+    expect(error).toMatchObject({ kind: "invalid" });
+    expect(error.message).toBe(
+      "query: model ms-marco-minilm-l6-v2 keeps at most half of its 512 tokens for the query beside a long document's " +
+        "windows; shorten it or set truncate=true",
+    );
   });
 });

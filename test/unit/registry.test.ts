@@ -38,6 +38,11 @@ describe("model registry", () => {
     ["a fallback loop", (r: typeof shipped) => (r.models[0].fallback = r.models[0].name), /fallback chain loops/],
     ["a duplicate name", (r: typeof shipped) => r.models.push(r.models[0]), /declared twice/],
     [
+      "a window overlap past half a window",
+      (r: typeof shipped) => (r.models[0].windowOverlap = 0.6),
+      /windowOverlap must be a number from 0 to 0.5/,
+    ],
+    [
       "segment ids a BERT needs",
       (r: typeof shipped) =>
         delete r.models.find((m: { name: string }) => m.name === "tiny-bert-reranker").triton.inputs.tokenTypeIds,
@@ -45,6 +50,12 @@ describe("model registry", () => {
     ],
   ])("rejects %s", (_name, change, message) => {
     expect(loadChanged(change)).toThrow(message);
+  });
+
+  it("gives every model the default window overlap of split_max unless it sets its own", () => {
+    expect(new Set([...loadCatalog(registryFile).models.values()].map((model) => model.windowOverlap))).toEqual(new Set([0.25]));
+    const own = loadChanged((r) => (r.models[0].windowOverlap = 0.5))() as ReturnType<typeof loadCatalog>;
+    expect(own.models.get(shipped.models[0].name)?.windowOverlap).toBe(0.5);
   });
 
   it("committed Triton configs are exactly what the registry generates", () => {

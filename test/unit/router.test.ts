@@ -216,3 +216,33 @@ describe("Router: shedding and errors", () => {
     expect(callCounts(backend)).toEqual([1, 0, 0]);
   });
 });
+
+describe("Router: split requests on capacity", () => {
+  // FakeEncoder windows are 4 characters: 3 + 2 windows for these 2 documents.
+  const split = { documents: ["aaaaaaaaaaaa", "bbbbbbbb"], split: { maxTokensPerDocument: 0, maxWindows: 100 } };
+
+  it("takes the windows on once counted: past the room left they fall back as over capacity, nothing sent or counted", async () => {
+    // One counted failure would open the breaker: the refusal must not count.
+    const { score, set, backend, metrics } = setup({ capacityPairs: 6, volumeThreshold: 1 });
+    const gate = new Gate();
+    set({ [LARGE]: heldBy(gate) });
+    const holding = score();
+    await backend.reached(LARGE, 1);
+    // 2 pairs held + 2 documents fit the 6; 2 + 5 windows do not.
+    expect(await score(split)).toMatchObject({ model: XSMALL, degradedReason: "over_capacity" });
+    expect(callCounts(backend)).toEqual([1, 1, 0]);
+    expect(await pairsInFlight(metrics)).toEqual([2, 0, 0]);
+    expect(await metricValue(metrics.breakerState, { model: LARGE })).toBe(0);
+    gate.open();
+    expect((await holding).model).toBe(LARGE);
+  });
+
+  it("lets windows past the whole capacity through when the request is alone on the model, and releases them all", async () => {
+    const { score, metrics } = setup({ capacityPairs: 3 });
+    const routed = await score(split);
+    expect(routed.model).toBe(LARGE);
+    expect(routed.degradedReason).toBeUndefined();
+    expect(routed.scored.pairs).toBe(5);
+    expect(await pairsInFlight(metrics)).toEqual([0, 0, 0]);
+  });
+});

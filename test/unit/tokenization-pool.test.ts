@@ -72,6 +72,20 @@ describe("concatChunks", { timeout: 60_000 }, () => {
     expect(chunks).toHaveLength(15);
     expect(concatChunks(chunks, spec.family === "bi-encoder")).toEqual(await encoder.encodeRows(spec, query, documents));
   });
+
+  it.each([
+    ["pairs", deberta],
+    ["a bi-encoder's texts", biEncoder],
+  ])("keeps every document's windows in order (split_max): %s", async (_, spec) => {
+    const split = { maxTokensPerDocument: 0, maxWindows: 10_000 };
+    const chunks = await Promise.all(
+      encoder.encodeChunks(spec, query, documents, { limits: { documents: 7, bytes: 1 << 20 }, split }),
+    );
+    const whole = await encoder.encodeRows(spec, query, documents, split);
+    expect(concatChunks(chunks, spec.family === "bi-encoder")).toEqual(whole);
+    expect(whole.windows).toHaveLength(documents.length);
+    expect(Math.max(...whole.windows!)).toBeGreaterThan(1);
+  });
 });
 
 describe("TokenCache", () => {

@@ -6,17 +6,8 @@ import { TokenizerPool } from "../../src/tokenization/pool.js";
 import { resolveTemplate, type ResolvedTemplate } from "../../src/tokenization/templates.js";
 import { GatewayError } from "../../src/errors.js";
 import { truncatePairLengths, type PartIds } from "../../src/tokenization/truncation.js";
+import { bertSpecialTokens, bertVocabulary, CLS, SEP } from "./special-tokens.js";
 
-const CLS = 101;
-const SEP = 102;
-const bertVocabulary = new Map([
-  ["[CLS]", CLS],
-  ["[SEP]", SEP],
-]);
-const bertSpecialTokens = {
-  encodeWithoutSpecialTokens: async (texts: readonly string[]) => texts.map(() => []),
-  tokenToId: (token: string) => bertVocabulary.get(token),
-};
 const bert = await resolveTemplate("bert", bertSpecialTokens);
 const range = (from: number, count: number) => Array.from({ length: count }, (_, index) => from + index);
 /** Ids that no cap has cut. */
