@@ -1,6 +1,7 @@
 /** The composition root: reads the configuration, builds each stage and wires them together. */
 import { existsSync } from "node:fs";
 import { endianness } from "node:os";
+import { openAccess } from "./api/auth/access.js";
 import { GatewayHealth } from "./api/health.js";
 import { startHttpServer } from "./api/http/server.js";
 import { Reranker } from "./api/reranker.js";
@@ -15,6 +16,8 @@ import { TokenizerPool } from "./tokenization/pool.js";
 import { TritonClient } from "./triton/client.js";
 import { TritonEndpoints } from "./triton/endpoints.js";
 import { ModelReadiness } from "./triton/readiness.js";
+
+const isLoopback = (address: string) => /^(127\.|localhost:|\[::1\]:)/.test(address);
 
 async function main(): Promise<void> {
   // Triton's raw tensor contents are little-endian; batching writes them with native typed arrays.
@@ -31,6 +34,8 @@ async function main(): Promise<void> {
     });
   }
   const metrics = new GatewayMetrics();
+  // The keys first: a wrong file fails start-up before the models load.
+  const { access, close: closeAccess } = openAccess(config.apiKeysFile, metrics);
   const triton = new TritonEndpoints(
     config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes)),
     metrics,
@@ -63,16 +68,24 @@ async function main(): Promise<void> {
     maxDocuments: config.maxDocuments,
     maxDocumentBytes: config.maxDocumentBytes,
   });
-  const { server, port } = await startApiServer(config, health, reranker);
-  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress }, health, reranker);
+  const { server, port } = await startApiServer({ ...config, access }, health, reranker);
+  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress, access }, health, reranker);
   log.info("rerank-gateway listening", {
     address: config.listenAddress.replace(/:\d+$/, `:${port}`),
     httpAddress: config.httpListenAddress.replace(/:\d+$/, `:${http.port}`),
+    apiKeys: access.enabled ? access.keyCount : "off",
     triton: config.tritonUrls,
     metricsPort: metricsServer.port,
     models: [...registry.models.keys()],
     defaultModel: registry.defaultModel,
   });
+
+  if (access.enabled && ![config.listenAddress, config.httpListenAddress].every(isLoopback)) {
+    log.warn("API keys travel in plaintext", {
+      address: config.listenAddress,
+      httpAddress: config.httpListenAddress,
+    });
+  }
 
   const shutdown = (signal: string) => {
     log.info("shutting down", { signal });
@@ -80,6 +93,7 @@ async function main(): Promise<void> {
     readiness.stop();
     router.shutdown();
     metricsServer.server.close();
+    closeAccess();
     // Both APIs finish the requests they hold before the tokenizers and Triton channels go.
     const grpcClosed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     void Promise.all([grpcClosed, http.close()])

@@ -1,6 +1,7 @@
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { service as healthServiceDefinition } from "grpc-health-check";
 import { RerankServiceService } from "../gen/rerank/v1/rerank.js";
+import type { Access } from "./auth/access.js";
 import type { GatewayHealth } from "./health.js";
 import { addReflection } from "./reflection.js";
 import { rerankService } from "./rerank-service.js";
@@ -11,6 +12,8 @@ export interface ApiServerOptions {
   maxMessageBytes: number;
   /** The bound on a call without a client deadline (RERANK_DEFAULT_TIMEOUT_MS). */
   defaultTimeoutMs: number;
+  /** API keys and quotas of RerankService; health and reflection stay open. */
+  access: Access;
 }
 
 /** The services startApiServer adds besides reflection: reflection describes exactly these, and itself. */
@@ -28,7 +31,7 @@ export async function startApiServer(options: ApiServerOptions, health: GatewayH
     "grpc.max_receive_message_length": options.maxMessageBytes,
     "grpc.max_send_message_length": -1,
   });
-  server.addService(RerankServiceService, rerankService(reranker, options.defaultTimeoutMs));
+  server.addService(RerankServiceService, rerankService(reranker, options.defaultTimeoutMs, options.access));
   health.service.addToServer(server);
   addReflection(server, SERVED_SERVICES);
   const port = await new Promise<number>((resolve, reject) =>

@@ -33,6 +33,8 @@ export interface GatewayConfig {
   defaultTimeoutMs: number;
   /** How often model readiness is polled from Triton (drives health and ListModels). */
   readinessPollMs: number;
+  /** The API keys file (re-read while running); absent: no authentication. */
+  apiKeysFile?: string;
 }
 
 function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -45,10 +47,15 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
-function pathFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+/** A file named by `name`, relative to the working directory; undefined when unset or empty. */
+function optionalPathFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const raw = env[name];
-  if (!raw) return join(packageRoot(), fallback);
+  if (!raw) return undefined;
   return isAbsolute(raw) ? raw : join(process.cwd(), raw);
+}
+
+function pathFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
+  return optionalPathFrom(env, name) ?? join(packageRoot(), fallback);
 }
 
 function servingFrom(env: NodeJS.ProcessEnv): ServingSelection {
@@ -72,7 +79,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       .split(",")
       .map((url) => url.trim())
       .filter(Boolean),
-    metricsListen: env.RERANK_METRICS_LISTEN ?? "0.0.0.0:9464",
+    // Loopback: metrics name models, endpoints and API key names, for the operator's scraper, not the clients.
+    metricsListen: env.RERANK_METRICS_LISTEN ?? "127.0.0.1:9464",
     registryFile: pathFrom(env, "RERANK_REGISTRY", "src/catalog/registry.json"),
     serving: servingFrom(env),
     tokenizerDir: pathFrom(env, "RERANK_TOKENIZER_DIR", "tokenizers"),
@@ -84,5 +92,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     tokenCacheBytes: intFrom(env, "RERANK_TOKEN_CACHE_BYTES", 64 * 1024 * 1024, 0),
     defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 60_000, 1),
     readinessPollMs: intFrom(env, "RERANK_READINESS_POLL_MS", 2_000, 100),
+    apiKeysFile: optionalPathFrom(env, "RERANK_API_KEYS_FILE"),
   };
 }
