@@ -1,13 +1,14 @@
 /** The composition root: reads the configuration, builds each stage and wires them together. */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { endianness } from "node:os";
 import { openAccess } from "./api/auth/access.js";
 import { GatewayHealth } from "./api/health.js";
 import { startHttpServer } from "./api/http/server.js";
 import { Reranker } from "./api/reranker.js";
 import { startApiServer } from "./api/server.js";
+import { ListenerTls } from "./api/tls.js";
 import { deployable, loadRegistry, type ModelSpec } from "./catalog/registry.js";
-import { loadConfig } from "./config/config.js";
+import { loadConfig, type GatewayConfig } from "./config/config.js";
 import { log } from "./observability/logger.js";
 import { GatewayMetrics } from "./observability/metrics.js";
 import { ModelPipeline, tokenizerFileOf } from "./pipeline/scorer.js";
@@ -16,6 +17,17 @@ import { TokenizerPool } from "./tokenization/pool.js";
 import { TritonClient } from "./triton/client.js";
 import { TritonEndpoints } from "./triton/endpoints.js";
 import { ModelReadiness } from "./triton/readiness.js";
+
+/** The PEM files of TLS to Triton, read once at start-up. */
+function tritonTlsOf(files: GatewayConfig["tritonTls"]) {
+  return (
+    files && {
+      ca: readFileSync(files.caFile),
+      cert: files.certFile === undefined ? undefined : readFileSync(files.certFile),
+      key: files.keyFile === undefined ? undefined : readFileSync(files.keyFile),
+    }
+  );
+}
 
 const isLoopback = (address: string) => /^(127\.|localhost:|\[::1\]:)/.test(address);
 
@@ -34,10 +46,12 @@ async function main(): Promise<void> {
     });
   }
   const metrics = new GatewayMetrics();
-  // The keys first: a wrong file fails start-up before the models load.
+  // Certificates and keys first: a wrong file fails start-up before the models load.
+  const tritonTls = tritonTlsOf(config.tritonTls);
+  const tls = config.listenerTls && new ListenerTls(config.listenerTls, metrics);
   const { access, close: closeAccess } = openAccess(config.apiKeysFile, metrics);
   const triton = new TritonEndpoints(
-    config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes)),
+    config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes, tritonTls)),
     metrics,
   );
   const tokenizers = new TokenizerPool(config.tokenizerThreads, { cacheBytes: config.tokenCacheBytes, metrics });
@@ -68,20 +82,22 @@ async function main(): Promise<void> {
     maxDocuments: config.maxDocuments,
     maxDocumentBytes: config.maxDocumentBytes,
   });
-  const { server, port } = await startApiServer({ ...config, access }, health, reranker);
-  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress, access }, health, reranker);
+  const { server, port } = await startApiServer({ ...config, tls, access }, health, reranker);
+  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress, tls, access }, health, reranker);
   log.info("rerank-gateway listening", {
     address: config.listenAddress.replace(/:\d+$/, `:${port}`),
     httpAddress: config.httpListenAddress.replace(/:\d+$/, `:${http.port}`),
+    tls: tls ? (tls.mutual ? "mutual" : "server") : "off",
     apiKeys: access.enabled ? access.keyCount : "off",
     triton: config.tritonUrls,
+    tritonTls: tritonTls !== undefined,
     metricsPort: metricsServer.port,
     models: [...registry.models.keys()],
     defaultModel: registry.defaultModel,
   });
 
-  if (access.enabled && ![config.listenAddress, config.httpListenAddress].every(isLoopback)) {
-    log.warn("API keys travel in plaintext", {
+  if (access.enabled && !tls && ![config.listenAddress, config.httpListenAddress].every(isLoopback)) {
+    log.warn("API keys travel in plaintext: set RERANK_TLS_CERT_FILE and RERANK_TLS_KEY_FILE", {
       address: config.listenAddress,
       httpAddress: config.httpListenAddress,
     });
@@ -93,6 +109,7 @@ async function main(): Promise<void> {
     readiness.stop();
     router.shutdown();
     metricsServer.server.close();
+    tls?.close();
     closeAccess();
     // Both APIs finish the requests they hold before the tokenizers and Triton channels go.
     const grpcClosed = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

@@ -6,12 +6,15 @@ import type { GatewayHealth } from "./health.js";
 import { addReflection } from "./reflection.js";
 import { rerankService } from "./rerank-service.js";
 import type { Reranker } from "./reranker.js";
+import type { ListenerTls } from "./tls.js";
 
 export interface ApiServerOptions {
   listenAddress: string;
   maxMessageBytes: number;
   /** The bound on a call without a client deadline (RERANK_DEFAULT_TIMEOUT_MS). */
   defaultTimeoutMs: number;
+  /** Absent: plaintext. */
+  tls?: ListenerTls;
   /** API keys and quotas of RerankService; health and reflection stay open. */
   access: Access;
 }
@@ -24,7 +27,7 @@ export interface ApiServer {
   port: number;
 }
 
-/** Builds the gRPC server: RerankService, grpc.health.v1.Health and server reflection. */
+/** Builds the gRPC server: RerankService, grpc.health.v1.Health and server reflection, over TLS when configured. */
 export async function startApiServer(options: ApiServerOptions, health: GatewayHealth, reranker: Reranker): Promise<ApiServer> {
   const server = new Server({
     // Larger messages get RESOURCE_EXHAUSTED from grpc-js before any of our code runs.
@@ -34,10 +37,9 @@ export async function startApiServer(options: ApiServerOptions, health: GatewayH
   server.addService(RerankServiceService, rerankService(reranker, options.defaultTimeoutMs, options.access));
   health.service.addToServer(server);
   addReflection(server, SERVED_SERVICES);
+  const credentials = options.tls?.grpcCredentials() ?? ServerCredentials.createInsecure();
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(options.listenAddress, ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    ),
+    server.bindAsync(options.listenAddress, credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
   );
   return { server, port };
 }

@@ -33,6 +33,10 @@ export interface GatewayConfig {
   defaultTimeoutMs: number;
   /** How often model readiness is polled from Triton (drives health and ListModels). */
   readinessPollMs: number;
+  /** TLS of both listeners (PEM files, re-read while running); absent: plaintext. */
+  listenerTls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** TLS to Triton: the CA its certificate chains to, and a client certificate where Triton asks for one. */
+  tritonTls?: { caFile: string; certFile?: string; keyFile?: string };
   /** The API keys file (re-read while running); absent: no authentication. */
   apiKeysFile?: string;
 }
@@ -56,6 +60,31 @@ function optionalPathFrom(env: NodeJS.ProcessEnv, name: string): string | undefi
 
 function pathFrom(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
   return optionalPathFrom(env, name) ?? join(packageRoot(), fallback);
+}
+
+/** A certificate and its key, named by two variables that must be set together. */
+function certificateFrom(env: NodeJS.ProcessEnv, certName: string, keyName: string) {
+  const [certFile, keyFile] = [optionalPathFrom(env, certName), optionalPathFrom(env, keyName)];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new Error(`${certName} and ${keyName} must be set together`);
+  return certFile === undefined ? undefined : { certFile, keyFile: keyFile! };
+}
+
+function listenerTlsFrom(env: NodeJS.ProcessEnv): GatewayConfig["listenerTls"] {
+  const certificate = certificateFrom(env, "RERANK_TLS_CERT_FILE", "RERANK_TLS_KEY_FILE");
+  const clientCaFile = optionalPathFrom(env, "RERANK_TLS_CLIENT_CA_FILE");
+  if (clientCaFile !== undefined && certificate === undefined) {
+    throw new Error("RERANK_TLS_CLIENT_CA_FILE (mTLS) needs RERANK_TLS_CERT_FILE and RERANK_TLS_KEY_FILE");
+  }
+  return certificate && { ...certificate, clientCaFile };
+}
+
+function tritonTlsFrom(env: NodeJS.ProcessEnv): GatewayConfig["tritonTls"] {
+  const certificate = certificateFrom(env, "TRITON_TLS_CERT_FILE", "TRITON_TLS_KEY_FILE");
+  const caFile = optionalPathFrom(env, "TRITON_TLS_CA_FILE");
+  if (caFile === undefined && certificate !== undefined) {
+    throw new Error("TRITON_TLS_CERT_FILE and TRITON_TLS_KEY_FILE need TRITON_TLS_CA_FILE (TLS to Triton is on when it is set)");
+  }
+  return caFile === undefined ? undefined : { caFile, ...certificate };
 }
 
 function servingFrom(env: NodeJS.ProcessEnv): ServingSelection {
@@ -92,6 +121,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     tokenCacheBytes: intFrom(env, "RERANK_TOKEN_CACHE_BYTES", 64 * 1024 * 1024, 0),
     defaultTimeoutMs: intFrom(env, "RERANK_DEFAULT_TIMEOUT_MS", 60_000, 1),
     readinessPollMs: intFrom(env, "RERANK_READINESS_POLL_MS", 2_000, 100),
+    listenerTls: listenerTlsFrom(env),
+    tritonTls: tritonTlsFrom(env),
     apiKeysFile: optionalPathFrom(env, "RERANK_API_KEYS_FILE"),
   };
 }

@@ -11,6 +11,7 @@ import type { Access } from "../auth/access.js";
 import type { GatewayHealth } from "../health.js";
 import type { Reranker } from "../reranker.js";
 import { teiFailure, toHttpFailure, type HttpFailure } from "../status.js";
+import type { ListenerTls } from "../tls.js";
 import { requireApiKeys } from "./auth.js";
 import { CohereError, cohereRoutes } from "./cohere.js";
 import type { ErrorShape, HttpEdge } from "./edge.js";
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   maxMessageBytes: number;
   /** The bound on every request (RERANK_DEFAULT_TIMEOUT_MS). */
   defaultTimeoutMs: number;
+  /** Absent: plaintext HTTP. */
+  tls?: ListenerTls;
   /** API keys and quotas; GET /health and /openapi.json stay open. */
   access: Access;
 }
@@ -64,14 +67,18 @@ function hostAndPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port };
 }
 
-/** GET /health follows `health`: 503 once it drains, as the gRPC health service goes NOT_SERVING. */
+/**
+ * GET /health follows `health`: 503 once it drains, as the gRPC health service goes NOT_SERVING. Over TLS, a new
+ * certificate from `options.tls` serves every handshake after it; open connections keep theirs.
+ */
 export async function startHttpServer(
   options: HttpServerOptions,
   health: GatewayHealth,
   reranker: Reranker,
 ): Promise<HttpServer> {
-  const { access } = options;
+  const { tls, access } = options;
   const app = Fastify({
+    https: tls ? tls.serverOptions() : null,
     bodyLimit: options.maxMessageBytes,
     requestIdHeader: REQUEST_ID_HEADER,
     genReqId: () => randomUUID(),
@@ -131,6 +138,7 @@ export async function startHttpServer(
   gatewayRoutes(app, edge, () => health.draining);
 
   await app.listen(hostAndPort(options.listenAddress));
+  tls?.onChange((context) => app.server.setSecureContext(context));
   const address = app.server.address();
   return {
     port: typeof address === "object" && address ? address.port : 0,
