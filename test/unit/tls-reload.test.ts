@@ -1,5 +1,5 @@
 /** ListenerTls and WatchedFiles on real files: certificates from openssl, replaced while it runs. */
-import { copyFileSync, mkdtempSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, renameSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { X509Certificate } from "node:crypto";
@@ -8,7 +8,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ListenerTls } from "../../src/api/tls.js";
 import { RELOAD_INTERVAL_MS } from "../../src/api/watched-files.js";
 import { GatewayMetrics } from "../../src/observability/metrics.js";
-import { createTestCertificates, type TestCertificates } from "../support/certificates.js";
+import { createTestCertificates, type Issued, type TestCertificates } from "../support/certificates.js";
 import { poll } from "../support/metrics.js";
 import { metricSeries } from "./fakes.js";
 
@@ -61,6 +61,32 @@ describe("ListenerTls", () => {
     expect(seen.at(-1)).toBe(certificates.renewedServer.serial);
     expect(serialOf(tls.contextOptions)).toBe(certificates.renewedServer.serial);
     expect((await metricSeries(metrics.reloads))["config=tls,outcome=applied"]).toBeGreaterThanOrEqual(1);
+  });
+
+  it("follows a Kubernetes Secret's update: the files are links into a folder whose link is swapped", async () => {
+    vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    // The kubelet's layout: tls.crt -> ..data/tls.crt, ..data -> ..<version>/, and an update renames a new ..data link.
+    const dir = mkdtempSync(join(tmpdir(), "rerank-tls-secret-"));
+    const version = (name: string, issued: Issued) => {
+      mkdirSync(join(dir, name));
+      copyFileSync(issued.cert, join(dir, name, "tls.crt"));
+      copyFileSync(issued.key, join(dir, name, "tls.key"));
+    };
+    version("..v1", certificates.server);
+    version("..v2", certificates.renewedServer);
+    symlinkSync("..v1", join(dir, "..data"));
+    for (const file of ["tls.crt", "tls.key"]) symlinkSync(join("..data", file), join(dir, file));
+    const tls = new ListenerTls({ certFile: join(dir, "tls.crt"), keyFile: join(dir, "tls.key") }, new GatewayMetrics());
+    opened.push(tls);
+    expect(serialOf(tls.contextOptions)).toBe(certificates.server.serial);
+    symlinkSync("..v2", join(dir, "..data_tmp"));
+    renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+    const serial = await poll(
+      () => serialOf(tls.contextOptions),
+      (now) => now === certificates.renewedServer.serial,
+      reloadWait,
+    );
+    expect(serial).toBe(certificates.renewedServer.serial);
   });
 
   it("keeps the certificate in use while the new one's key has not arrived, then takes both", async () => {
