@@ -13,7 +13,9 @@
 #   --metrics-port N        TRITON_METRICS_PORT      8002
 #   --run-dir DIR           TRITON_RUN_DIR           .run/triton  (triton.pid, triton.log, server.env)
 #   --timeout SECONDS       TRITON_START_TIMEOUT     120          (readiness wait of start)
-# Other environment: TRITON_LOG_VERBOSE (default 0), TRITON_STOP_GRACE_SECONDS (default 20).
+# Other environment: TRITON_LOG_VERBOSE (default 0), TRITON_STOP_GRACE_SECONDS (default 20); TRITON_GRPC_TLS_CERT and
+# TRITON_GRPC_TLS_KEY (PEM files) serve gRPC over TLS, mutual TLS when TRITON_GRPC_TLS_CLIENT_CA is set too (HTTP,
+# which the readiness wait uses, stays plaintext).
 # The python models inherit tritonserver's environment: the integration tests' model repository
 # (test/triton/build-model-repository.sh) reads RERANK_FAULT_INJECTION_DIR there; the product's models read nothing.
 # Relative paths are taken from the caller's directory; the defaults from the repository root.
@@ -157,6 +159,13 @@ start() {
     --log-verbose="${TRITON_LOG_VERBOSE:-0}"
     --exit-timeout-secs=10  # graceful shutdown wait for in-flight requests, below the stop grace period
   )
+  if [[ -n "${TRITON_GRPC_TLS_CERT:-}" ]]; then
+    arguments+=(--grpc-use-ssl=true --grpc-server-cert="$(from_caller "$TRITON_GRPC_TLS_CERT")"
+      --grpc-server-key="$(from_caller "${TRITON_GRPC_TLS_KEY:?TRITON_GRPC_TLS_CERT needs TRITON_GRPC_TLS_KEY}")")
+    if [[ -n "${TRITON_GRPC_TLS_CLIENT_CA:-}" ]]; then
+      arguments+=(--grpc-use-ssl-mutual=true --grpc-root-cert="$(from_caller "$TRITON_GRPC_TLS_CLIENT_CA")")
+    fi
+  fi
   for model in "${models[@]}"; do
     arguments+=(--load-model="$model")
   done

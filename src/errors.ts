@@ -5,9 +5,11 @@
 export type ErrorKind =
   /** The request is malformed or cannot be served as asked (too long, empty, out of range). */
   | "invalid"
+  /** The request carries no API key, or one the gateway does not know (only while API keys are on). */
+  | "unauthenticated"
   /** It names something that does not exist here (a model). */
   | "not_found"
-  /** Every model that could take it is at capacity: retry later (retryAfterMs). */
+  /** Every model that could take it is at capacity, or its API key is over its quota: retry later (retryAfterMs). */
   | "overloaded"
   /** No backend could score it now: Triton down, model not loaded, breaker open. */
   | "unavailable"
@@ -35,7 +37,7 @@ export class GatewayError extends Error {
  * Kinds the request itself caused: they say nothing about a model's health, so they never trip a breaker, and a
  * smaller model would fail the same way, so they end the request instead of falling back.
  */
-const REQUEST_CAUSED: ReadonlySet<ErrorKind> = new Set(["invalid", "not_found", "timeout", "cancelled"]);
+const REQUEST_CAUSED: ReadonlySet<ErrorKind> = new Set(["invalid", "unauthenticated", "not_found", "timeout", "cancelled"]);
 
 export function isRequestCaused(error: unknown): boolean {
   return error instanceof GatewayError && REQUEST_CAUSED.has(error.kind);

@@ -1,12 +1,14 @@
 /** The composition root: reads the configuration, builds each stage and wires them together. */
 import { startTracing } from "./observability/tracing.js";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { endianness } from "node:os";
+import { openAccess } from "./api/auth/access.js";
 import { Drain } from "./api/drain.js";
 import { GatewayHealth } from "./api/health.js";
 import { startHttpServer } from "./api/http/server.js";
 import { Reranker } from "./api/reranker.js";
 import { startApiServer } from "./api/server.js";
+import { ListenerTls } from "./api/tls.js";
 import { deployable, loadRegistry, type ModelSpec, type Registry } from "./catalog/registry.js";
 import { loadConfig, type GatewayConfig } from "./config/config.js";
 import { log } from "./observability/logger.js";
@@ -51,6 +53,19 @@ function checkConfig(): void {
   }
 }
 
+/** The PEM files of TLS to Triton, read once at start-up. */
+function tritonTlsOf(files: GatewayConfig["tritonTls"]) {
+  return (
+    files && {
+      ca: readFileSync(files.caFile),
+      cert: files.certFile === undefined ? undefined : readFileSync(files.certFile),
+      key: files.keyFile === undefined ? undefined : readFileSync(files.keyFile),
+    }
+  );
+}
+
+const isLoopback = (address: string) => /^(127\.|localhost:|\[::1\]:)/.test(address);
+
 async function main(): Promise<void> {
   // Triton's raw tensor contents are little-endian; batching writes them with native typed arrays.
   if (endianness() !== "LE") throw new Error("rerank-gateway needs a little-endian CPU");
@@ -63,8 +78,12 @@ async function main(): Promise<void> {
     });
   }
   const metrics = new GatewayMetrics();
+  // Certificates and keys first: a wrong file fails start-up before the models load.
+  const tritonTls = tritonTlsOf(config.tritonTls);
+  const tls = config.listenerTls && new ListenerTls(config.listenerTls, metrics);
+  const { access, close: closeAccess } = openAccess(config.apiKeysFile, metrics);
   const triton = new TritonEndpoints(
-    config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes)),
+    config.tritonUrls.map((url) => new TritonClient(url, config.maxMessageBytes, tritonTls)),
     metrics,
   );
   const tokenizers = new TokenizerPool(config.tokenizerThreads, { cacheBytes: config.tokenCacheBytes, metrics });
@@ -95,18 +114,29 @@ async function main(): Promise<void> {
     metrics,
     maxDocuments: config.maxDocuments,
     maxDocumentBytes: config.maxDocumentBytes,
+    maxWindowsPerRequest: config.maxWindowsPerRequest,
     drain,
   });
-  const { server, port } = await startApiServer(config, health, reranker);
-  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress }, health, reranker);
+  const { server, port } = await startApiServer({ ...config, tls, access }, health, reranker);
+  const http = await startHttpServer({ ...config, listenAddress: config.httpListenAddress, tls, access }, health, reranker);
   log.info("rerank-gateway listening", {
     address: config.listenAddress.replace(/:\d+$/, `:${port}`),
     httpAddress: config.httpListenAddress.replace(/:\d+$/, `:${http.port}`),
+    tls: tls ? (tls.mutual ? "mutual" : "server") : "off",
+    apiKeys: access.enabled ? access.keyCount : "off",
     triton: config.tritonUrls,
+    tritonTls: tritonTls !== undefined,
     metricsPort: metricsServer.port,
     models: [...registry.models.keys()],
     defaultModel: registry.defaultModel,
   });
+
+  if (access.enabled && !tls && ![config.listenAddress, config.httpListenAddress].every(isLoopback)) {
+    log.warn("API keys travel in plaintext: set RERANK_TLS_CERT_FILE and RERANK_TLS_KEY_FILE", {
+      address: config.listenAddress,
+      httpAddress: config.httpListenAddress,
+    });
+  }
 
   // Health goes NOT_SERVING and new calls are refused at once; the calls in flight get the grace period to finish.
   const shutdown = async (signal: string) => {
@@ -116,6 +146,8 @@ async function main(): Promise<void> {
     readiness.stop();
     router.shutdown();
     metricsServer.server.close();
+    tls?.close();
+    closeAccess();
     const forceClose = () => {
       server.forceShutdown();
       http.forceClose();

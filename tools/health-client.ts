@@ -1,5 +1,5 @@
 /** A grpc.health.v1 client: how tools and tests learn that a gateway is up and ready (a protocol, never a log line). */
-import { credentials, loadPackageDefinition, type Client } from "@grpc/grpc-js";
+import { credentials, loadPackageDefinition, type ChannelCredentials, type Client } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
 
@@ -17,9 +17,13 @@ export interface HealthClient {
   close(): void;
 }
 
-export function healthClient(address: string): HealthClient {
+/** `channelCredentials`: TLS for a gateway that serves it (plaintext by default). */
+export function healthClient(
+  address: string,
+  channelCredentials: ChannelCredentials = credentials.createInsecure(),
+): HealthClient {
   const { grpc } = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
-  const stub: HealthStub = new grpc.health.v1.Health(address, credentials.createInsecure());
+  const stub: HealthStub = new grpc.health.v1.Health(address, channelCredentials);
   return {
     check: (service, timeoutMs = 2_000) =>
       new Promise((resolve, reject) =>

@@ -1,4 +1,4 @@
-import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
+import type { Metadata, sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import {
   DegradedReason,
   LongDocuments,
@@ -9,6 +9,7 @@ import {
   type RerankServiceServer,
 } from "../gen/rerank/v1/rerank.js";
 import type { DegradedReason as RoutingDegradedReason } from "../routing/router.js";
+import type { Access, HeaderReader } from "./auth/access.js";
 import { contextOf } from "./request-context.js";
 import type { Reranker, RerankOutcome } from "./reranker.js";
 import { toServiceError } from "./status.js";
@@ -47,20 +48,35 @@ function toWire(outcome: RerankOutcome): RerankResponse {
   };
 }
 
-/** rerank.v1.RerankService: the gRPC edge of the Reranker. */
-export function rerankService(reranker: Reranker, defaultTimeoutMs: number): RerankServiceServer {
+const headersOf =
+  (metadata: Metadata): HeaderReader =>
+  (name) =>
+    metadata.get(name)[0]?.toString();
+
+/** rerank.v1.RerankService: the gRPC edge of the Reranker, behind the API keys and quotas of `access`. */
+export function rerankService(reranker: Reranker, defaultTimeoutMs: number, access: Access): RerankServiceServer {
   return {
     rerank(call: ServerUnaryCall<RerankRequest, RerankResponse>, callback: sendUnaryData<RerankResponse>) {
       const scope = contextOf(call, defaultTimeoutMs);
-      reranker
-        .rerank(fromWire(call.request), scope.context, "grpc")
+      const answer = async () => {
+        const caller = access.authenticate(headersOf(call.metadata), "grpc");
+        const work = () => reranker.rerank(fromWire(call.request), scope.context, "grpc");
+        return access.rerank(caller, call.request.documents.length, work);
+      };
+      answer()
         .then(
           (outcome) => callback(null, toWire(outcome)),
           (error) => callback(toServiceError(error, scope.context.requestId, "Rerank")),
         )
         .finally(scope.close);
     },
-    listModels(_call: ServerUnaryCall<ListModelsRequest, ListModelsResponse>, callback: sendUnaryData<ListModelsResponse>) {
+    listModels(call: ServerUnaryCall<ListModelsRequest, ListModelsResponse>, callback: sendUnaryData<ListModelsResponse>) {
+      try {
+        access.authenticate(headersOf(call.metadata), "grpc");
+      } catch (error) {
+        callback(toServiceError(error, "", "ListModels"));
+        return;
+      }
       callback(null, { models: reranker.models().map((model) => ({ ...model, fallback: model.fallback ?? "" })) });
     },
   };

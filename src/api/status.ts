@@ -5,6 +5,7 @@ import { log } from "../observability/logger.js";
 /** The one place an error kind becomes a gRPC status. */
 export const GRPC_STATUS: Record<ErrorKind, status> = {
   invalid: status.INVALID_ARGUMENT,
+  unauthenticated: status.UNAUTHENTICATED,
   not_found: status.NOT_FOUND,
   overloaded: status.RESOURCE_EXHAUSTED,
   unavailable: status.UNAVAILABLE,
@@ -16,6 +17,7 @@ export const GRPC_STATUS: Record<ErrorKind, status> = {
 /** The one place an error kind becomes an HTTP status (the Cohere/Jina routes; TEI's differs in teiFailure). */
 export const HTTP_STATUS: Record<ErrorKind, number> = {
   invalid: 400,
+  unauthenticated: 401,
   not_found: 404,
   overloaded: 429,
   unavailable: 503,
@@ -92,6 +94,8 @@ export function toHttpFailure(error: unknown, requestId: string, method: string)
 /** text-embeddings-inference's error types (router/src/lib.rs ErrorType), by kind. */
 const TEI_ERROR_TYPE: Record<ErrorKind, string> = {
   invalid: "Validation",
+  // TEI's ErrorType has no member for a refused key: this one names the HTTP status.
+  unauthenticated: "Unauthorized",
   not_found: "Validation",
   overloaded: "Overloaded",
   unavailable: "Unhealthy",

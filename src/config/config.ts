@@ -41,6 +41,12 @@ export interface GatewayConfig {
   readinessPollMs: number;
   /** After SIGTERM, how long calls in flight may run before they are cut (below Kubernetes' 30 s grace). */
   drainGraceMs: number;
+  /** TLS of both listeners (PEM files, re-read while running); absent: plaintext. */
+  listenerTls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** TLS to Triton: the CA its certificate chains to, and a client certificate where Triton asks for one. */
+  tritonTls?: { caFile: string; certFile?: string; keyFile?: string };
+  /** The API keys file (re-read while running); absent: no authentication. */
+  apiKeysFile?: string;
 }
 
 /** A bad value of one variable: the message is the one line start-up stops with. */
@@ -88,6 +94,16 @@ const path = (fallback: string) =>
     `a path (default ${fallback})`,
   );
 
+/** A file the operator may name, relative to the working directory; absent when unset. */
+const optionalPath = (allowed: string) =>
+  variable(
+    z
+      .string()
+      .optional()
+      .transform((raw) => (raw === undefined ? undefined : isAbsolute(raw) ? raw : join(process.cwd(), raw))),
+    allowed,
+  );
+
 /** Every variable the gateway reads, with its default. */
 const ENVIRONMENT = z.object({
   RERANK_LISTEN: listenAddress("0.0.0.0:50051"),
@@ -100,7 +116,8 @@ const ENVIRONMENT = z.object({
       .refine((urls) => urls.length > 0 && urls.every((url) => TRITON_TARGET.test(url))),
     "a comma-separated list of host:port or gRPC targets such as dns:///triton-headless:8001 (default 127.0.0.1:8001)",
   ),
-  RERANK_METRICS_LISTEN: listenAddress("0.0.0.0:9464"),
+  // Loopback: metrics name models, endpoints and API key names, for the operator's scraper, not the clients.
+  RERANK_METRICS_LISTEN: listenAddress("127.0.0.1:9464"),
   RERANK_REGISTRY: path("src/catalog/registry.json"),
   RERANK_TARGET: variable(z.enum(["cpu", "gpu"]).default("cpu"), "cpu or gpu (default cpu)"),
   RERANK_MODELS: variable(
@@ -126,6 +143,13 @@ const ENVIRONMENT = z.object({
   RERANK_DEFAULT_TIMEOUT_MS: integer(60_000, 1),
   RERANK_READINESS_POLL_MS: integer(2_000, 100),
   RERANK_DRAIN_GRACE_MS: integer(25_000, 0),
+  RERANK_TLS_CERT_FILE: optionalPath("a PEM certificate file (with RERANK_TLS_KEY_FILE; unset: plaintext)"),
+  RERANK_TLS_KEY_FILE: optionalPath("a PEM private key file (with RERANK_TLS_CERT_FILE)"),
+  RERANK_TLS_CLIENT_CA_FILE: optionalPath("a PEM CA file: client certificates are required and checked against it"),
+  TRITON_TLS_CA_FILE: optionalPath("a PEM CA file of Triton's certificate (unset: plaintext to Triton)"),
+  TRITON_TLS_CERT_FILE: optionalPath("a PEM client certificate for Triton (with TRITON_TLS_KEY_FILE)"),
+  TRITON_TLS_KEY_FILE: optionalPath("a PEM private key for Triton (with TRITON_TLS_CERT_FILE)"),
+  RERANK_API_KEYS_FILE: optionalPath("the API keys file (unset: no authentication)"),
   // Read by the logger when it loads; checked here so that a typo stops start-up instead of logging at info.
   RERANK_LOG_LEVEL: variable(
     z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -139,6 +163,40 @@ type Variable = keyof typeof ENVIRONMENT.shape;
  * Reads and validates every variable; the first bad one throws a ConfigError whose message is one line naming the
  * variable, its value and what is allowed.
  */
+type Variables = z.infer<typeof ENVIRONMENT>;
+
+/** Two variables that name a certificate and its key: both or neither. */
+function certificateOf(
+  vars: Variables,
+  certName: Variable,
+  keyName: Variable,
+): { certFile: string; keyFile: string } | undefined {
+  const [certFile, keyFile] = [vars[certName] as string | undefined, vars[keyName] as string | undefined];
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new ConfigError(`${certName} and ${keyName} must be set together`);
+  return certFile === undefined ? undefined : { certFile, keyFile: keyFile! };
+}
+
+function listenerTlsFrom(vars: Variables): GatewayConfig["listenerTls"] {
+  const certificate = certificateOf(vars, "RERANK_TLS_CERT_FILE", "RERANK_TLS_KEY_FILE");
+  const clientCaFile = vars.RERANK_TLS_CLIENT_CA_FILE;
+  if (clientCaFile !== undefined && certificate === undefined) {
+    throw new ConfigError("RERANK_TLS_CLIENT_CA_FILE (mTLS) needs RERANK_TLS_CERT_FILE and RERANK_TLS_KEY_FILE");
+  }
+  return certificate && { ...certificate, clientCaFile };
+}
+
+function tritonTlsFrom(vars: Variables): GatewayConfig["tritonTls"] {
+  const certificate = certificateOf(vars, "TRITON_TLS_CERT_FILE", "TRITON_TLS_KEY_FILE");
+  const caFile = vars.TRITON_TLS_CA_FILE;
+  if (caFile === undefined && certificate !== undefined) {
+    throw new ConfigError(
+      "TRITON_TLS_CERT_FILE and TRITON_TLS_KEY_FILE need TRITON_TLS_CA_FILE (TLS to Triton is on when it is set)",
+    );
+  }
+  return caFile === undefined ? undefined : { caFile, ...certificate };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const parsed = ENVIRONMENT.safeParse(env);
   if (!parsed.success) {
@@ -163,5 +221,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     defaultTimeoutMs: vars.RERANK_DEFAULT_TIMEOUT_MS,
     readinessPollMs: vars.RERANK_READINESS_POLL_MS,
     drainGraceMs: vars.RERANK_DRAIN_GRACE_MS,
+    listenerTls: listenerTlsFrom(vars),
+    tritonTls: tritonTlsFrom(vars),
+    apiKeysFile: vars.RERANK_API_KEYS_FILE,
   };
 }

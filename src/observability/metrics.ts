@@ -85,6 +85,36 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Rerank requests by the name of the API key that sent them (never the key), while API keys are on. */
+  readonly requestsByKey = new Counter({
+    name: "rerank_requests_by_key_total",
+    help: "Rerank requests by API key name and outcome (gRPC status name, on both APIs), while API keys are on",
+    labelNames: ["key", "code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly quotaRejections = new Counter({
+    name: "rerank_quota_rejections_total",
+    help: "Rerank requests refused because their API key was over its pairs-per-second quota, by key name",
+    labelNames: ["key"] as const,
+    registers: [this.registry],
+  });
+
+  readonly unauthenticated = new Counter({
+    name: "rerank_unauthenticated_requests_total",
+    help: "Requests refused for a missing or unknown API key, by API (grpc, http)",
+    labelNames: ["api"] as const,
+    registers: [this.registry],
+  });
+
+  /** Files re-read while running: applied, or rejected (the previous configuration stays in use). */
+  readonly reloads = new Counter({
+    name: "rerank_reloads_total",
+    help: "Changes of the TLS certificate files (tls) or the API keys file (api_keys), applied or rejected",
+    labelNames: ["config", "outcome"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

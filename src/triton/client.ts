@@ -45,6 +45,13 @@ export function isEndpointFailure(error: unknown): boolean {
   return error instanceof TritonError && (error.failure === "unreachable" || error.failure === "model_not_ready");
 }
 
+/** TLS to Triton (its gRPC SSL options): the CA its certificate chains to, and a client certificate for mutual TLS. */
+export interface TritonTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 type UnaryMethod<Req, Res> = (
   request: Req,
   metadata: Metadata,
@@ -62,8 +69,13 @@ export class TritonClient {
   constructor(
     readonly url: string,
     maxMessageBytes: number,
+    /** Absent: plaintext. */
+    tls?: TritonTls,
   ) {
-    this.client = new GRPCInferenceServiceClient(url, credentials.createInsecure(), {
+    const channelCredentials = tls
+      ? credentials.createSsl(tls.ca, tls.key ?? null, tls.cert ?? null)
+      : credentials.createInsecure();
+    this.client = new GRPCInferenceServiceClient(url, channelCredentials, {
       "grpc.max_receive_message_length": maxMessageBytes,
       "grpc.max_send_message_length": -1,
       "grpc.keepalive_time_ms": 30_000,

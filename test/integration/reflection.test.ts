@@ -42,7 +42,7 @@ const README_COMMANDS = {
   bufRerank: /^npx buf curl .*\/rerank\.v1\.RerankService\/Rerank$/,
 };
 
-/** The shell commands of the README's API section, with `\` continuations joined. */
+/** The grpcurl and buf curl commands of the README's API section, with `\` continuations joined. */
 function readmeCommands(): string[] {
   const readme = readFileSync(join(root, "README.md"), "utf8");
   const api = readme.split(/^## /m).find((section) => section.startsWith("API\n")) ?? "";
@@ -50,7 +50,7 @@ function readmeCommands(): string[] {
     block!
       .replace(/\\\n\s*/g, "")
       .split("\n")
-      .filter(Boolean),
+      .filter((command) => /^(grpcurl|npx buf curl) /.test(command)),
   );
 }
 

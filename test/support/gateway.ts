@@ -1,7 +1,7 @@
 /** Runs the built gateway (dist/) as a real child process, and a typed gRPC client for it. */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
 import {
   RerankServiceClient,
   RerankRequest,
@@ -18,7 +18,7 @@ export interface RunningGateway {
   address: string;
   /** http://127.0.0.1:<port>/metrics */
   metricsUrl: string;
-  /** The HTTP/JSON API's base URL, http://127.0.0.1:<port> (RERANK_HTTP_LISTEN). */
+  /** The HTTP/JSON API's base URL, http://127.0.0.1:<port> (RERANK_HTTP_LISTEN); https:// when env turns TLS on. */
   httpUrl: string;
   client: RerankServiceClient;
   rerank(request: Partial<RerankRequest>, options?: { deadlineMs?: number }): Promise<RerankResponse>;
@@ -39,7 +39,25 @@ export type StartedWhen = "serving" | "answering";
 
 const START_TIMEOUT_MS = 60_000;
 
-export async function startGateway(env: Record<string, string>, startedWhen: StartedWhen = "serving"): Promise<RunningGateway> {
+/** How the test's own clients (the typed client, the start-up health check) reach the gateway. */
+export interface ClientOptions {
+  /** TLS credentials, for a gateway started with RERANK_TLS_CERT_FILE (plaintext by default). */
+  credentials?: ChannelCredentials;
+  /** Sent as `authorization: Bearer <key>` on every rerank and listModels call. */
+  apiKey?: string;
+}
+
+export async function startGateway(
+  env: Record<string, string>,
+  startedWhen: StartedWhen = "serving",
+  clientOptions: ClientOptions = {},
+): Promise<RunningGateway> {
+  const channelCredentials = clientOptions.credentials ?? credentials.createInsecure();
+  const metadata = () => {
+    const sent = new Metadata();
+    if (clientOptions.apiKey) sent.set("authorization", `Bearer ${clientOptions.apiKey}`);
+    return sent;
+  };
   const address = `127.0.0.1:${await freePort()}`;
   const metricsPort = await freePort();
   const httpPort = await freePort();
@@ -58,26 +76,20 @@ export async function startGateway(env: Record<string, string>, startedWhen: Sta
   const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
   let output = "";
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  await waitUntilStarted(address, startedWhen, () =>
+  await waitUntilStarted(address, startedWhen, channelCredentials, () =>
     child.exitCode === null ? undefined : `gateway exited with ${child.exitCode} before it started:\n${output}`,
   );
-  const client = new RerankServiceClient(address, credentials.createInsecure());
+  const client = new RerankServiceClient(address, channelCredentials);
   return {
     address,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-    httpUrl: `http://127.0.0.1:${httpPort}`,
+    httpUrl: `${env.RERANK_TLS_CERT_FILE ? "https" : "http"}://127.0.0.1:${httpPort}`,
     client,
-    rerank: (partial, options = {}) =>
-      new Promise((resolve, reject) =>
-        client.rerank(
-          RerankRequest.fromPartial(partial),
-          new Metadata(),
-          { deadline: Date.now() + (options.deadlineMs ?? 30_000) },
-          (error, response) => (error ? reject(error) : resolve(response)),
-        ),
-      ),
+    rerank: (partial, options = {}) => rerankOn(client, partial, metadata(), options.deadlineMs),
     listModels: () =>
-      new Promise((resolve, reject) => client.listModels({}, (error, response) => (error ? reject(error) : resolve(response)))),
+      new Promise((resolve, reject) =>
+        client.listModels({}, metadata(), (error, response) => (error ? reject(error) : resolve(response))),
+      ),
     logs: () => output,
     kill: (signal) => child.kill(signal),
     exited,
@@ -90,9 +102,28 @@ export async function startGateway(env: Record<string, string>, startedWhen: Sta
   };
 }
 
+/** One Rerank call on `client` (the gateway's own, or one a test made with other credentials) with `metadata`. */
+export function rerankOn(
+  client: RerankServiceClient,
+  partial: Partial<RerankRequest>,
+  metadata = new Metadata(),
+  deadlineMs = 30_000,
+): Promise<RerankResponse> {
+  return new Promise((resolve, reject) =>
+    client.rerank(RerankRequest.fromPartial(partial), metadata, { deadline: Date.now() + deadlineMs }, (error, response) =>
+      error ? reject(error) : resolve(response),
+    ),
+  );
+}
+
 /** Polls the gateway's health service until it reports what `startedWhen` asks for; fails if `exited` says so. */
-async function waitUntilStarted(address: string, startedWhen: StartedWhen, exited: () => string | undefined): Promise<void> {
-  const health = healthClient(address);
+async function waitUntilStarted(
+  address: string,
+  startedWhen: StartedWhen,
+  channelCredentials: ChannelCredentials,
+  exited: () => string | undefined,
+): Promise<void> {
+  const health = healthClient(address, channelCredentials);
   const giveUp = Date.now() + START_TIMEOUT_MS;
   try {
     for (;;) {

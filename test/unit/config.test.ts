@@ -17,7 +17,7 @@ describe("loadConfig", () => {
       listenAddress: "0.0.0.0:50051",
       httpListenAddress: "0.0.0.0:8080",
       tritonUrls: ["127.0.0.1:8001"],
-      metricsListen: "0.0.0.0:9464",
+      metricsListen: "127.0.0.1:9464",
       registryFile,
       serving: { target: "cpu", models: undefined, defaultModel: undefined },
       tokenizerDir: join(root, "tokenizers"),

@@ -6,6 +6,7 @@ afterEach(() => vi.restoreAllMocks());
 
 const EXPECTED: [ErrorKind, number, string][] = [
   ["invalid", 400, "Validation"],
+  ["unauthenticated", 401, "Unauthorized"],
   ["not_found", 404, "Validation"],
   ["overloaded", 429, "Overloaded"],
   ["unavailable", 503, "Unhealthy"],

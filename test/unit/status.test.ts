@@ -7,6 +7,7 @@ afterEach(() => vi.restoreAllMocks());
 
 const EXPECTED: [ErrorKind, status][] = [
   ["invalid", status.INVALID_ARGUMENT],
+  ["unauthenticated", status.UNAUTHENTICATED],
   ["not_found", status.NOT_FOUND],
   ["overloaded", status.RESOURCE_EXHAUSTED],
   ["unavailable", status.UNAVAILABLE],

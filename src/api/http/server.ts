@@ -7,9 +7,12 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyError, type FastifyReply } from "fastify";
 import type { Static } from "typebox";
+import type { Access } from "../auth/access.js";
 import type { GatewayHealth } from "../health.js";
 import type { Reranker } from "../reranker.js";
 import { teiFailure, toHttpFailure, type HttpFailure } from "../status.js";
+import type { ListenerTls } from "../tls.js";
+import { requireApiKeys } from "./auth.js";
 import { CohereError, cohereRoutes } from "./cohere.js";
 import type { ErrorShape, HttpEdge } from "./edge.js";
 import { gatewayRoutes } from "./gateway-routes.js";
@@ -31,6 +34,10 @@ export interface HttpServerOptions {
   maxMessageBytes: number;
   /** The bound on every request (RERANK_DEFAULT_TIMEOUT_MS). */
   defaultTimeoutMs: number;
+  /** Absent: plaintext HTTP. */
+  tls?: ListenerTls;
+  /** API keys and quotas; GET /health and /openapi.json stay open. */
+  access: Access;
 }
 
 export interface HttpServer {
@@ -45,6 +52,8 @@ const REQUEST_ID_HEADER = "x-request-id";
 
 function sendFailure(reply: FastifyReply, failure: HttpFailure, body: object): FastifyReply {
   if (failure.retryAfterSeconds !== undefined) reply.header("retry-after", String(failure.retryAfterSeconds));
+  // RFC 9110: a 401 names the scheme the client should use.
+  if (failure.kind === "unauthenticated") reply.header("www-authenticate", "Bearer");
   return reply.code(failure.status).send(body);
 }
 
@@ -58,13 +67,18 @@ function hostAndPort(address: string): { host: string; port: number } {
   return { host: address.slice(0, colon).replace(/^\[(.*)\]$/, "$1") || "0.0.0.0", port };
 }
 
-/** GET /health follows `health`: 503 once it drains, as the gRPC health service goes NOT_SERVING. */
+/**
+ * GET /health follows `health`: 503 once it drains, as the gRPC health service goes NOT_SERVING. Over TLS, a new
+ * certificate from `options.tls` serves every handshake after it; open connections keep theirs.
+ */
 export async function startHttpServer(
   options: HttpServerOptions,
   health: GatewayHealth,
   reranker: Reranker,
 ): Promise<HttpServer> {
+  const { tls, access } = options;
   const app = Fastify({
+    https: tls ? tls.serverOptions() : null,
     bodyLimit: options.maxMessageBytes,
     requestIdHeader: REQUEST_ID_HEADER,
     genReqId: () => randomUUID(),
@@ -77,7 +91,7 @@ export async function startHttpServer(
     async rerank(request, reply, input) {
       const scope = contextOf(request, reply, options.defaultTimeoutMs);
       try {
-        return await reranker.rerank(input, scope.context, "http");
+        return await access.rerank(request.caller, input.documents.length, () => reranker.rerank(input, scope.context, "http"));
       } finally {
         scope.close();
       }
@@ -99,6 +113,7 @@ export async function startHttpServer(
   app.addHook("onRequest", async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
   });
+  requireApiKeys(app, access);
   // Fastify's own message for an over-large body does not say what the limit is.
   const explained = (error: unknown) =>
     (error as FastifyError).code === "FST_ERR_CTP_BODY_TOO_LARGE"
@@ -123,6 +138,7 @@ export async function startHttpServer(
   gatewayRoutes(app, edge, () => health.draining);
 
   await app.listen(hostAndPort(options.listenAddress));
+  tls?.onChange((context) => app.server.setSecureContext(context));
   const address = app.server.address();
   return {
     port: typeof address === "object" && address ? address.port : 0,
