@@ -25,14 +25,6 @@ var otelVariables = []string{
 	"OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
 }
 
-// Variables the issue "Safe to expose and to operate" names for the gateway, which the chart sets already while
-// they are being added to src/ on other branches. A name here that src/ does not read yet is reported, not failed;
-// once src/ reads them all, this list goes.
-var announcedVariables = []string{
-	"RERANK_TLS_CERT_FILE", "RERANK_TLS_KEY_FILE", "RERANK_TLS_CLIENT_CA_FILE",
-	"TRITON_TLS_CA_FILE", "TRITON_TLS_CERT_FILE", "TRITON_TLS_KEY_FILE", "RERANK_API_KEYS_FILE",
-}
-
 // envNames knows which variables the gateway reads.
 type envNames struct {
 	read map[string]bool // named in src/
@@ -59,19 +51,8 @@ func readEnvNames(srcDir string) (envNames, error) {
 
 // check returns why the gateway would ignore the variable name, or "" when it reads it.
 func (n envNames) check(name string) string {
-	if n.read[name] || slices.Contains(otelVariables, name) || slices.Contains(announcedVariables, name) {
+	if n.read[name] || slices.Contains(otelVariables, name) {
 		return ""
 	}
 	return fmt.Sprintf("%s is not a variable the gateway reads (src/, the OpenTelemetry SDK's)", name)
-}
-
-// pending lists the announced names src/ does not read yet, for the report.
-func (n envNames) pending() []string {
-	var names []string
-	for _, name := range announcedVariables {
-		if !n.read[name] {
-			names = append(names, name)
-		}
-	}
-	return names
 }

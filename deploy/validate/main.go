@@ -42,9 +42,6 @@ func main() {
 		}
 		fmt.Printf("ok   values set %s: %s\n", set.Name, summary(objects))
 	}
-	if pending := env.pending(); len(pending) > 0 {
-		fmt.Printf("note: src/ does not read %s yet; the chart sets them (as the issue names them) when their values are on\n", strings.Join(pending, ", "))
-	}
 	if failed {
 		os.Exit(1)
 	}
