@@ -24,6 +24,8 @@ export interface RunningGateway {
   rerank(request: Partial<RerankRequest>, options?: { deadlineMs?: number }): Promise<RerankResponse>;
   listModels(): Promise<ListModelsResponse>;
   logs(): string;
+  /** The gateway's JSON log lines (pino), parsed; other output is skipped. */
+  logRecords(): Record<string, unknown>[];
   /** Sends the process a signal without waiting (stop() sends SIGTERM and waits). */
   kill(signal: NodeJS.Signals): void;
   /** The process's exit code, once it has exited. */
@@ -91,6 +93,14 @@ export async function startGateway(
         client.listModels({}, metadata(), (error, response) => (error ? reject(error) : resolve(response))),
       ),
     logs: () => output,
+    logRecords: () =>
+      output.split("\n").flatMap((line) => {
+        try {
+          return line.startsWith("{") ? [JSON.parse(line) as Record<string, unknown>] : [];
+        } catch {
+          return [];
+        }
+      }),
     kill: (signal) => child.kill(signal),
     exited,
     stop: async () => {
